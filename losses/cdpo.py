@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from losses.dpo import dpo_terms
+from synpo_bench.registry import LossTerms, register_loss
+from synpo_bench.stats import PairStats
+
+
+@register_loss(
+    "cdpo",
+    needs_reference=True,
+    citation="Mitchell 2023, A note on DPO with noisy preferences & relationship to IPO (cDPO)",
+    beta=0.1,
+    label_smoothing=0.1,
+)
+def cdpo(stats: PairStats, beta: float, label_smoothing: float) -> LossTerms:
+    """Conservative DPO: -(1-ε) log σ(βΔ) - ε log σ(-βΔ), assuming labels flipped with probability ε.
+
+    Mitchell 2023, "A note on DPO with noisy preferences & relationship to IPO"; ε=0.1 by default.
+    """
+    return dpo_terms(stats, beta, label_smoothing)

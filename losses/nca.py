@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from losses._common import neg_log_sigmoid, reference_log_ratios
+from synpo_bench.registry import LossTerms, register_loss
+from synpo_bench.stats import PairStats
+
+
+@register_loss(
+    "nca",
+    needs_reference=True,
+    citation="Chen et al. 2024, Noise Contrastive Alignment of Language Models with Explicit Rewards "
+    "(arXiv:2402.05369)",
+    beta=0.1,
+)
+def nca(stats: PairStats, beta: float) -> LossTerms:
+    """NCA, paired form: -log σ(βr(w)) - ½ log σ(-βr(w)) - ½ log σ(-βr(l)).
+
+    Chen et al. 2024, "Noise Contrastive Alignment of Language Models with Explicit Rewards",
+    arXiv:2402.05369. Optimises absolute rewards, so the chosen likelihood is pushed up, not only the gap.
+    """
+    chosen, rejected = reference_log_ratios(stats)
+    chosen, rejected = beta * chosen, beta * rejected
+    per_pair = neg_log_sigmoid(chosen) + 0.5 * neg_log_sigmoid(-chosen) + 0.5 * neg_log_sigmoid(-rejected)
+    return LossTerms(per_pair, chosen, rejected)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from losses._common import neg_log_sigmoid, reference_log_ratios
+from synpo_bench.registry import LossTerms, register_loss
+from synpo_bench.stats import PairStats
+
+
+@register_loss(
+    "rdpo",
+    needs_reference=True,
+    citation="Park et al. 2024, Disentangling Length from Quality in Direct Preference Optimization "
+    "(arXiv:2403.19159)",
+    beta=0.1,
+    alpha=0.01,
+)
+def rdpo(stats: PairStats, beta: float, alpha: float) -> LossTerms:
+    """Length-regularised DPO: -log σ(β(r(w) - r(l)) - α(|y_w| - |y_l|)), |y| in response tokens.
+
+    Park et al. 2024, "Disentangling Length from Quality in Direct Preference Optimization",
+    arXiv:2403.19159.
+    """
+    chosen, rejected = reference_log_ratios(stats)
+    length_gap = stats.chosen_n_tokens - stats.rejected_n_tokens
+    per_pair = neg_log_sigmoid(beta * (chosen - rejected) - alpha * length_gap)
+    return LossTerms(per_pair, beta * chosen, beta * rejected)

@@ -1,0 +1,79 @@
+"""The contract between task adapters, the preference-pair pipeline and the training engine.
+
+A task adapter loads one benchmark (the embedded synthetic world, or the real public format from
+``--data-dir``) into a ``TaskData``: decoded clips, SFT/eval examples and, for synthetic data, the ground
+truth facts the exact judge grades against. It also scores predictions with the benchmark's metrics.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CaptionExample:
+    """One prompt about one clip with its reference answers (1 for VDC/VDD dimensions, 10 for VATEX)."""
+
+    clip_id: str
+    dimension: str
+    """Which caption is asked for: "caption" (VATEX), "short", "detailed", "background", "main_object",
+    "camera" (VDC), or "description" (VDD)."""
+    prompt: str
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One training pair; ``scores`` keeps the judge's full ratings for the pair file."""
+
+    clip_id: str
+    prompt: str
+    chosen: str
+    rejected: str
+    chosen_score: float
+    rejected_score: float
+    scores: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskData:
+    """Everything one task needs, loaded once and shared by every loss and seed of a run."""
+
+    task: str
+    frames: dict[str, np.ndarray]
+    """clip id -> uint8 array [n_frames, height, width, 3]."""
+    train: list[CaptionExample]
+    """Examples for the SFT warm start and for sampling preference pairs."""
+    eval: list[CaptionExample]
+    """Held-out examples the trained policy is scored on (clips disjoint from ``train``)."""
+    synthetic: bool
+    """True for the embedded default world; reports label such results as synthetic."""
+    facts: dict[str, Any] = field(default_factory=dict)
+    """clip id -> ground-truth facts (synthetic data only), for the exact-fact judge."""
+    skipped: list[str] = field(default_factory=list)
+    """One message per entry that could not be loaded (file and entry named), counted in reports."""
+    source: str = ""
+    """Where the data came from: "synthetic(seed=...)" or the annotation file path."""
+
+
+class TaskAdapter(ABC):
+    """A task family. Subclasses are registered with ``synpo_bench.registry.register_task``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    metrics: ClassVar[tuple[str, ...]]
+    """Names of the quality metrics ``evaluate`` returns (higher is better for all of them)."""
+
+    @abstractmethod
+    def load(self, data_dir: Path | None, *, seed: int = 0, size: str = "default") -> TaskData:
+        """Load the benchmark from ``data_dir`` (its public format), or build the embedded default."""
+
+    @abstractmethod
+    def evaluate(self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any) -> dict[str, float]:
+        """Score predictions keyed by (clip id, dimension) against ``data.eval``; returns metric -> value."""
