@@ -21,12 +21,13 @@ from typing import Any, Generic, TypeVar
 import torch
 from torch import Tensor
 
-from synpo_bench.stats import PairStats
+from synpo_bench.errors import UserError
+from synpo_bench.stats import NonFiniteError, PairStats
 
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(KeyError, UserError):
     """A loss, task or parameter name that is not registered; the message lists the valid ones."""
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -50,6 +51,14 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         for alias in aliases:
             self._aliases[alias] = name
+
+    def remove(self, name: str) -> None:
+        """Forget ``name`` and its aliases (plug-ins loaded for one test, for example)."""
+        self._entries.pop(name, None)
+        self._aliases = {alias: target for alias, target in self._aliases.items() if target != name}
+
+    def aliases_of(self, name: str) -> list[str]:
+        return sorted(alias for alias, target in self._aliases.items() if target == name)
 
     def names(self) -> list[str]:
         self._discover()
@@ -76,13 +85,17 @@ class Registry(Generic[T]):
             importlib.import_module(entry.value.split(":")[0])
 
 
+class PluginError(ValueError, UserError):
+    """A plug-in module that cannot be imported."""
+
+
 def import_plugins(modules: Iterable[str]) -> None:
     """Import plug-in modules by dotted path; importing them registers their losses and tasks."""
     for module in modules:
         try:
             importlib.import_module(module)
         except ImportError as error:
-            raise ValueError(f"cannot import plug-in module '{module}': {error}") from error
+            raise PluginError(f"cannot import plug-in module '{module}': {error}") from error
 
 
 # ---------------------------------------------------------------------------------------------- losses
@@ -187,7 +200,7 @@ class Loss:
             raise ValueError(f"loss '{self.name}' returned per_pair of shape {list(terms.per_pair.shape)}")
         loss = terms.per_pair.mean()
         if not bool(torch.isfinite(loss.detach())):
-            raise ValueError(f"loss '{self.name}' is not finite ({loss.item()}) for finite statistics")
+            raise NonFiniteError(f"loss '{self.name}' is not finite ({loss.item()}) for finite statistics")
         metrics = _preference_metrics(terms)
         if self.diagnostics:
             metrics.update(_gradient_split(self.spec.function, self.params, stats))
@@ -206,7 +219,9 @@ def _preference_metrics(terms: LossTerms) -> dict[str, float]:
     return metrics
 
 
-def _gradient_split(function: LossFunction, params: Mapping[str, float], stats: PairStats) -> dict[str, float]:
+def _gradient_split(
+    function: LossFunction, params: Mapping[str, float], stats: PairStats
+) -> dict[str, float]:
     """How hard the loss pulls on the chosen versus the rejected response ("negative dominance").
 
     Every token log-probability of a response is shifted by the same δ, which moves ``logp_sum`` by
@@ -257,7 +272,9 @@ def get_loss(name: str, diagnostics: bool = True, **overrides: float) -> Loss:
         raise UnknownNameError(
             f"loss '{name}' has no hyper-parameter {', '.join(repr(u) for u in unknown)}; valid: {valid}"
         )
-    return Loss(spec, {**spec.defaults, **{key: float(value) for key, value in overrides.items()}}, diagnostics)
+    return Loss(
+        spec, {**spec.defaults, **{key: float(value) for key, value in overrides.items()}}, diagnostics
+    )
 
 
 def list_losses() -> list[str]:

@@ -18,6 +18,10 @@ IGNORE_INDEX = -100
 """Label value for positions that are not scored (prompt, padding, frame tokens); the HF convention."""
 
 
+class NonFiniteError(ValueError):
+    """A statistic or a loss is NaN or infinite: training cannot go on from this step."""
+
+
 @dataclass(frozen=True)
 class SequenceStats:
     """Statistics of a batch of sequences, each a float tensor of shape ``[n_sequences]``."""
@@ -102,24 +106,30 @@ class PairStats:
             )
         for name, value in fields.items():
             if not isinstance(value, Tensor):
-                raise ValueError(f"loss '{loss_name}': field '{name}' must be a torch.Tensor, got {type(value)}")
+                raise ValueError(
+                    f"loss '{loss_name}': field '{name}' must be a torch.Tensor, got {type(value)}"
+                )
             if tuple(value.shape) != expected:
                 raise ValueError(
                     f"loss '{loss_name}': field '{name}' has shape {list(value.shape)}, expected "
                     f"{list(expected)} like 'chosen_logp_sum'"
                 )
             if not value.is_floating_point():
-                raise ValueError(f"loss '{loss_name}': field '{name}' must be a float tensor, got {value.dtype}")
+                raise ValueError(
+                    f"loss '{loss_name}': field '{name}' must be a float tensor, got {value.dtype}"
+                )
             bad = ~torch.isfinite(value.detach())
             if bool(bad.any()):
                 index = int(bad.nonzero()[0, 0])
-                raise ValueError(
+                raise NonFiniteError(
                     f"loss '{loss_name}': field '{name}' is not finite at pair {index} "
                     f"(value {value[index].item()})"
                 )
         for name in ("chosen_n_tokens", "rejected_n_tokens"):
             if bool((fields[name].detach() <= 0).any()):
-                raise ValueError(f"loss '{loss_name}': field '{name}' must be > 0 (a response with no tokens?)")
+                raise ValueError(
+                    f"loss '{loss_name}': field '{name}' must be > 0 (a response with no tokens?)"
+                )
         for name in ("chosen_p_mean", "rejected_p_mean"):
             value = fields[name].detach()
             if bool(((value < 0) | (value > 1)).any()):
@@ -160,17 +170,22 @@ def sequence_stats(logits: Tensor, labels: Tensor) -> SequenceStats:
     return SequenceStats(logp_sum=logp_sum, n_tokens=n_tokens, p_mean=p_mean)
 
 
-def split_pairs(policy: SequenceStats, reference: SequenceStats | None = None) -> PairStats:
-    """Split statistics of a concatenated ``[chosen; rejected]`` batch into ``PairStats``."""
+def split_pairs(policy: SequenceStats, reference_logp_sum: Tensor | None = None) -> PairStats:
+    """Split statistics of a concatenated ``[chosen; rejected]`` batch into ``PairStats``.
+
+    ``reference_logp_sum`` (shape ``[2 * batch]``, same row order) adds the reference sums.
+    """
     n = policy.logp_sum.shape[0]
     if n % 2:
         raise ValueError(f"a concatenated chosen+rejected batch needs an even number of rows, got {n}")
     half = n // 2
     ref_chosen = ref_rejected = None
-    if reference is not None:
-        if reference.logp_sum.shape[0] != n:
-            raise ValueError(f"reference batch has {reference.logp_sum.shape[0]} rows, policy batch {n}")
-        ref_chosen, ref_rejected = reference.logp_sum[:half], reference.logp_sum[half:]
+    if reference_logp_sum is not None:
+        if reference_logp_sum.shape != policy.logp_sum.shape:
+            shapes = f"{list(reference_logp_sum.shape)} vs policy {list(policy.logp_sum.shape)}"
+            raise ValueError(f"reference sums and policy statistics differ in shape: {shapes}")
+        reference_logp_sum = reference_logp_sum.detach().to(policy.logp_sum.dtype)
+        ref_chosen, ref_rejected = reference_logp_sum[:half], reference_logp_sum[half:]
     return PairStats(
         chosen_logp_sum=policy.logp_sum[:half],
         rejected_logp_sum=policy.logp_sum[half:],
@@ -197,7 +212,7 @@ def pair_stats_from_logits(
     reference = None
     if ref_logits is not None:
         with torch.no_grad():
-            reference = sequence_stats(ref_logits, labels)
+            reference = sequence_stats(ref_logits, labels).logp_sum
     return split_pairs(policy, reference)
 
 

@@ -75,5 +75,7 @@ class TaskAdapter(ABC):
         """Load the benchmark from ``data_dir`` (its public format), or build the embedded default."""
 
     @abstractmethod
-    def evaluate(self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any) -> dict[str, float]:
+    def evaluate(
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any
+    ) -> dict[str, float]:
         """Score predictions keyed by (clip id, dimension) against ``data.eval``; returns metric -> value."""

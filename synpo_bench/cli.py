@@ -1,0 +1,341 @@
+"""The ``synpo-bench`` command line: run, report, check, list."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from synpo_bench import __version__
+from synpo_bench.budgets import Budget
+from synpo_bench.config import DEFAULT_LOSSES, DEFAULT_TASKS, REF_MODES, RunConfig, Shard, default_cache_dir
+from synpo_bench.errors import UserError
+from synpo_bench.registry import TASKS, get_loss_spec, get_task, import_plugins, list_losses, list_tasks
+from synpo_bench.train import TrainSettings
+
+app = typer.Typer(
+    name="synpo-bench",
+    help="Which preference loss should I use, and what does it cost? Trains the same model on the same data "
+    "under the same budget once per loss, evaluates each on the same tasks, and reports quality beside cost.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """A user mistake becomes one line on stderr and exit status 2, never a traceback."""
+    try:
+        yield
+    except UserError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"synpo-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Compare preference-optimisation losses (DPO, IPO, SimPO, ORPO, SynPO, ...) on equal budgets."""
+
+
+# ------------------------------------------------------------------------------------------------ list
+
+
+@app.command("list")
+def list_command(
+    what: Annotated[str, typer.Argument(help="What to list: losses or tasks.", metavar="losses|tasks")],
+) -> None:
+    """List the registered losses (with defaults and citations) or tasks."""
+    with user_errors():
+        if what == "losses":
+            console.print(_loss_table())
+        elif what == "tasks":
+            console.print(_task_table())
+        else:
+            raise UserError(f"cannot list '{what}'; choose one of: losses, tasks")
+
+
+def _loss_table() -> Table:
+    table = Table(title="Registered losses", show_lines=False)
+    for column in ("name", "reference model", "defaults", "summary", "citation"):
+        table.add_column(column, overflow="fold")
+    for name in list_losses():
+        spec = get_loss_spec(name)
+        defaults = ", ".join(f"{k}={v:g}" for k, v in spec.defaults.items()) or "-"
+        table.add_row(
+            name, "needed" if spec.needs_reference else "free", defaults, spec.summary, spec.citation
+        )
+    return table
+
+
+def _task_table() -> Table:
+    table = Table(title="Registered tasks")
+    for column in ("name", "aliases", "metrics", "description"):
+        table.add_column(column, overflow="fold")
+    for name in list_tasks():
+        adapter = get_task(name)
+        table.add_row(
+            name,
+            ", ".join(TASKS.aliases_of(name)) or "-",
+            ", ".join(getattr(adapter, "metrics", ())),
+            getattr(adapter, "description", ""),
+        )
+    return table
+
+
+# ------------------------------------------------------------------------------------------------- run
+
+
+def _split_names(text: str, option: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names:
+        raise UserError(f"{option} needs at least one name")
+    return names
+
+
+def _parse_seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise UserError(f"--seeds '{text}' must be comma-separated integers, e.g. 0,1,2") from None
+    if not seeds:
+        raise UserError("--seeds needs at least one seed")
+    return seeds
+
+
+def _parse_params(items: list[str]) -> dict[str, dict[str, float]]:
+    params: dict[str, dict[str, float]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        loss, dot, name = key.partition(".")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if not sep or not dot or value is None:
+            raise UserError(f"--param '{item}' must look like LOSS.NAME=NUMBER, e.g. synpo.alpha=20")
+        params.setdefault(loss.strip(), {})[name.strip()] = value
+    return params
+
+
+@app.command("run")
+def run_command(
+    losses: Annotated[str, typer.Option(help="Comma-separated losses (see `list losses`).")] = ",".join(
+        DEFAULT_LOSSES
+    ),
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks (see `list tasks`).")] = ",".join(
+        DEFAULT_TASKS
+    ),
+    seeds: Annotated[
+        str, typer.Option(help="Comma-separated training seeds; each is a separate cell.")
+    ] = "0",
+    budget: Annotated[
+        str,
+        typer.Option(help="Same for every loss: steps=N optimizer steps, pairs=N pairs seen, or seconds=S."),
+    ] = "steps=60",
+    out: Annotated[Path, typer.Option(help="Results folder; each run gets a sub-folder.")] = Path("results"),
+    run_id: Annotated[
+        str | None,
+        typer.Option(help="Name of the run folder (default: a hash of the settings, so re-runs resume)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="A local Hugging Face checkpoint path or cached name (default: the tiny video-LM)."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder with the benchmark's real annotation files and videos.")
+    ] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="Preference pairs JSONL (clip_id, prompt, chosen, rejected) to use as given."),
+    ] = None,
+    size: Annotated[str, typer.Option(help="Embedded world size: tiny or default.")] = "default",
+    ref_mode: Annotated[
+        str, typer.Option(help="Reference model for losses that need one: live (frozen copy) or precomputed.")
+    ] = "live",
+    batch_size: Annotated[int, typer.Option(help="Preference pairs per micro-batch.")] = 16,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear warm-up and decay).")] = 5e-4,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Loss hyper-parameter override LOSS.NAME=VALUE (repeatable).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option(help="Mixed precision: no, fp16 or bf16.")] = "no",
+    lora: Annotated[bool, typer.Option(help="Train LoRA adapters (peft) instead of all weights.")] = False,
+    shard: Annotated[str, typer.Option(help="Run slice i of n of the grid (0-based), e.g. 0/4.")] = "0/1",
+    rerun: Annotated[str, typer.Option(help="Re-run finished cells: none, failed or all.")] = "none",
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(help="Import a module that registers extra losses or tasks (repeatable)."),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Warm-start and pair cache (default ~/.cache/synpo-bench).")
+    ] = None,
+) -> None:
+    """Train every loss on every task under the same budget, evaluate, and print a summary table.
+
+    Finished cells are skipped, so re-running the same command resumes an interrupted run.
+    """
+    with user_errors():
+        import_plugins(plugin or [])
+        if ref_mode not in REF_MODES:
+            raise UserError(f"--ref-mode '{ref_mode}': choose one of {', '.join(REF_MODES)}")
+        if rerun not in ("none", "failed", "all"):
+            raise UserError(f"--rerun '{rerun}': choose none, failed or all")
+        if size not in ("tiny", "default"):
+            raise UserError(f"--size '{size}': choose tiny or default")
+        if precision not in ("no", "fp16", "bf16"):
+            raise UserError(f"--precision '{precision}': choose no, fp16 or bf16")
+        config = RunConfig(
+            losses=_split_names(losses, "--losses"),
+            tasks=_split_names(tasks, "--tasks"),
+            seeds=_parse_seeds(seeds),
+            budget=Budget.parse(budget),
+            out=out,
+            run_id=run_id,
+            model=model,
+            data_dir=data_dir,
+            pairs_file=pairs,
+            size=size,
+            ref_mode=ref_mode,
+            train=TrainSettings(batch_size=batch_size, grad_accum=grad_accum, lr=lr),
+            loss_params=_parse_params(param or []),
+            device=device,
+            precision=precision,
+            lora=lora,
+            shard=Shard.parse(shard),
+            rerun=rerun,
+            cache_dir=cache_dir or default_cache_dir(),
+        )
+        from synpo_bench.run import GridRunner, validate_config
+
+        validate_config(config)
+        with RichObserver(len(config.cells())) as observer:
+            reports = GridRunner(config, observer).run()
+    console.print(summary_table(reports))
+    console.print(f"results: {config.run_dir()}  (full report: synpo-bench report {config.run_dir()})")
+    failed = [r for r in reports if r.status == "failed"]
+    for report in failed:
+        error = report.result.get("error") or {}
+        errors.print(
+            f"[red]failed[/] {report.cell.task}/{report.cell.loss}/seed{report.cell.seed} at step "
+            f"{error.get('step')}: {error.get('reason')}",
+            highlight=False,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+class RichObserver:
+    """Progress for the whole grid and for the cell being trained."""
+
+    def __init__(self, total_cells: int) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.grid = self.progress.add_task("cells", total=total_cells)
+        self.current: Any = None
+
+    def __enter__(self) -> RichObserver:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def stage(self, message: str) -> None:
+        self.progress.console.log(message)
+
+    def cell_started(self, cell: Any, total_steps: int | None) -> None:
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+        label = f"{cell.task}/{cell.loss}/seed{cell.seed}"
+        self.current = self.progress.add_task(label, total=total_steps)
+
+    def cell_step(self, cell: Any, step: int, record: dict[str, float]) -> None:
+        if self.current is not None:
+            description = (
+                f"{cell.task}/{cell.loss}/seed{cell.seed} loss={record.get('loss', float('nan')):.4f}"
+            )
+            self.progress.update(self.current, completed=step, description=description)
+
+    def cell_finished(self, report: Any) -> None:
+        self.progress.advance(self.grid)
+
+
+def summary_table(reports: list[Any]) -> Table:
+    table = Table(title="synpo-bench run summary")
+    for column in ("task", "loss", "seed", "status", "quality", "time/step", "tokens/s", "peak MB"):
+        table.add_column(column, overflow="fold")
+    for report in reports:
+        result = report.result
+        cost = result.get("cost", {})
+        quality = result.get("quality", {})
+        headline = ", ".join(f"{k}={v:.3g}" for k, v in list(quality.items())[:4])
+        table.add_row(
+            report.cell.task,
+            report.cell.loss,
+            str(report.cell.seed),
+            report.status if report.status != "skipped" else f"{result.get('status', '?')} (cached)",
+            headline or "-",
+            f"{cost['time_per_step_s'] * 1000:.1f} ms" if "time_per_step_s" in cost else "-",
+            f"{cost['tokens_per_s']:.0f}" if "tokens_per_s" in cost else "-",
+            f"{cost['peak_memory_mb']:.0f}" if "peak_memory_mb" in cost else "-",
+        )
+    return table
+
+
+def _register_report_commands() -> None:
+    """``report`` and ``check`` live with the reports package."""
+    try:
+        from reports.cli import check_command, report_command
+    except ImportError:  # pragma: no cover - the reports package ships with the project
+        return
+    app.command("report")(report_command)
+    app.command("check")(check_command)
+
+
+_register_report_commands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

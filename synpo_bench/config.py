@@ -1,0 +1,116 @@
+"""The configuration of one comparison run, and the grid of cells it expands to."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synpo_bench.budgets import Budget
+from synpo_bench.errors import UserError
+from synpo_bench.io import content_hash
+from synpo_bench.train import TrainSettings
+
+DEFAULT_LOSSES = ("dpo", "ipo", "simpo", "orpo", "synpo")
+DEFAULT_TASKS = ("vdc", "vatex")
+REF_MODES = ("live", "precomputed")
+
+
+def default_cache_dir() -> Path:
+    """Warm-start checkpoints and pair files, shared by runs; ``SYNPO_BENCH_CACHE`` overrides."""
+    return Path(os.environ.get("SYNPO_BENCH_CACHE", Path.home() / ".cache" / "synpo-bench"))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Cell ``i`` of every ``n`` (0-based), so ``n`` machines or a Slurm array share one grid."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, sep, count = text.partition("/")
+        try:
+            shard = cls(int(index), int(count))
+        except ValueError:
+            raise UserError(f"--shard '{text}' must look like i/n, e.g. 0/4") from None
+        if not sep or shard.count < 1 or not 0 <= shard.index < shard.count:
+            raise UserError(f"--shard '{text}': need 0 <= i < n")
+        return shard
+
+    def takes(self, cell_number: int) -> bool:
+        return cell_number % self.count == self.index
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    loss: str
+    seed: int
+
+    def folder(self, run_dir: Path) -> Path:
+        return run_dir / self.task / self.loss / f"seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    losses: tuple[str, ...] = DEFAULT_LOSSES
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    seeds: tuple[int, ...] = (0,)
+    budget: Budget = field(default_factory=lambda: Budget("steps", 60))
+    out: Path = Path("results")
+    run_id: str | None = None
+    model: str | None = None
+    data_dir: Path | None = None
+    pairs_file: Path | None = None
+    size: str = "default"
+    data_seed: int = 0
+    ref_mode: str = "live"
+    train: TrainSettings = field(default_factory=TrainSettings)
+    loss_params: dict[str, dict[str, float]] = field(default_factory=dict)
+    device: str = "auto"
+    precision: str = "no"
+    lora: bool = False
+    n_samples: int = 4
+    pair_threshold: float = 4.0
+    max_new_tokens: int = 48
+    shard: Shard = field(default_factory=Shard)
+    rerun: str = "none"
+    """"none": skip finished cells; "failed": re-run failed ones; "all": re-run everything."""
+    cache_dir: Path = field(default_factory=default_cache_dir)
+
+    def cells(self) -> list[Cell]:
+        """Every cell of the grid in a fixed order, then this shard's slice of it."""
+        grid = [Cell(t, loss, s) for t in self.tasks for loss in self.losses for s in self.seeds]
+        return [cell for number, cell in enumerate(grid) if self.shard.takes(number)]
+
+    def identity(self) -> dict[str, Any]:
+        """What makes results comparable: everything but the grid axes, the output place and the shard.
+
+        Adding a loss or a seed to the same command therefore reuses the finished cells.
+        """
+        skip = {"losses", "tasks", "seeds", "out", "run_id", "shard", "rerun", "cache_dir", "device"}
+        return {
+            f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in skip
+        }
+
+    def resolved_run_id(self) -> str:
+        return self.run_id or f"run-{content_hash(self.identity(), 10)}"
+
+    def run_dir(self) -> Path:
+        return self.out / self.resolved_run_id()
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value

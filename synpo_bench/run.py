@@ -1,0 +1,405 @@
+"""The grid: tasks x losses x seeds, one shared starting point per task, resumable, atomic results.
+
+for each task: load data -> warm start (SFT, cached) -> preference pairs (cached)
+    for each (loss, seed): copy the warm start -> train cell -> evaluate -> result.json
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+
+from synpo_bench import __version__
+from synpo_bench.config import Cell, RunConfig
+from synpo_bench.errors import UserError
+from synpo_bench.io import content_hash, read_json, write_json_atomic
+from synpo_bench.registry import get_loss, get_task
+from synpo_bench.train import Batch, LiveReference, PrecomputedReference, TrainOutcome, train_cell
+from tasks.base import PreferencePair, TaskAdapter, TaskData
+
+EMBEDDED_WORLD_TASKS = ("vatex", "vdc", "vdd")
+"""The embedded world's video tasks share clips; the warm start learns all of their captions, as a
+pretrained captioner would, so one cached checkpoint serves every task and every selection of tasks."""
+
+
+@dataclass
+class PreparedTask:
+    name: str
+    adapter: TaskAdapter
+    data: TaskData
+    base_model: Any
+    pairs: list[PreferencePair]
+    info: dict[str, Any]
+    precomputed: PrecomputedReference | None = None
+
+
+@dataclass
+class CellReport:
+    cell: Cell
+    status: str  # done | failed | skipped
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class RunObserver:
+    """Hooks the CLI uses for progress display; the defaults do nothing."""
+
+    def stage(self, message: str) -> None: ...
+
+    def cell_started(self, cell: Cell, total_steps: int | None) -> None: ...
+
+    def cell_step(self, cell: Cell, step: int, record: dict[str, float]) -> None: ...
+
+    def cell_finished(self, report: CellReport) -> None: ...
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA device is available on this machine")
+    return torch.device(name)
+
+
+def environment_versions() -> dict[str, str]:
+    import accelerate
+    import transformers
+
+    return {
+        "synpo_bench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": accelerate.__version__,
+    }
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def validate_config(config: RunConfig) -> None:
+    """Fail fast, before any work, on every name and setting the user could have mistyped."""
+    for task in config.tasks:
+        get_task(task)
+    for loss in config.losses:
+        get_loss(loss, **config.loss_params.get(loss, {}))
+    for loss in config.loss_params:
+        if loss not in config.losses:
+            raise UserError(f"hyper-parameters given for loss '{loss}', which is not in --losses")
+    if config.ref_mode not in ("live", "precomputed"):
+        raise UserError(f"--ref-mode '{config.ref_mode}': choose live or precomputed")
+    if config.data_dir is not None and not config.data_dir.is_dir():
+        raise UserError(f"--data-dir {config.data_dir}: no such directory")
+    if config.pairs_file is not None and not config.pairs_file.is_file():
+        raise UserError(f"--pairs {config.pairs_file}: no such file")
+    if config.train.batch_size < 1 or config.train.grad_accum < 1:
+        raise UserError("--batch-size and --grad-accum must be at least 1")
+    if config.budget.kind == "pairs" and config.budget.value < config.train.batch_size:
+        raise UserError(
+            f"budget {config.budget} is smaller than one batch ({config.train.batch_size} pairs): "
+            "not a single optimizer step would run"
+        )
+    resolve_device(config.device)
+    _check_writable(config.out)
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"output folder {out} is not writable: {error.strerror or error}") from None
+
+
+class GridRunner:
+    def __init__(self, config: RunConfig, observer: RunObserver | None = None) -> None:
+        self.config = config
+        self.observer = observer or RunObserver()
+        self.run_dir = config.run_dir()
+        self.device = resolve_device(config.device)
+        self._accelerator: Accelerator | None = None
+
+    @property
+    def accelerator(self) -> Accelerator:
+        if self._accelerator is None:
+            self._accelerator = Accelerator(
+                cpu=self.device.type == "cpu", mixed_precision=self.config.precision
+            )
+        return self._accelerator
+
+    def run(self) -> list[CellReport]:
+        validate_config(self.config)
+        reports: list[CellReport] = []
+        cells = self.config.cells()
+        for task in dict.fromkeys(cell.task for cell in cells):
+            task_cells = [cell for cell in cells if cell.task == task]
+            pending = [cell for cell in task_cells if not self._finished(cell)]
+            reports += [
+                CellReport(cell, "skipped", self._load_result(cell))
+                for cell in task_cells
+                if cell not in pending
+            ]
+            if not pending:
+                continue
+            prepared = self.prepare_task(task)
+            for cell in pending:
+                report = self.run_cell(prepared, cell)
+                self.observer.cell_finished(report)
+                reports.append(report)
+        return reports
+
+    # ------------------------------------------------------------------------------------ preparation
+
+    def prepare_task(self, task: str) -> PreparedTask:
+        from synpo_bench.models import warm_start
+        from synpo_bench.pairs import build_preference_pairs, read_pairs_jsonl, write_pairs_jsonl
+
+        config = self.config
+        adapter: TaskAdapter = get_task(task)()
+        self.observer.stage(f"{task}: loading data")
+        data = adapter.load(config.data_dir, seed=config.data_seed, size=config.size)
+        examples, frames = self._warm_start_examples(adapter, data)
+        self.observer.stage(f"{task}: warm start (SFT; cached after the first run)")
+        base_model, warm_info = warm_start(
+            examples,
+            frames,
+            model=config.model,
+            seed=config.data_seed,
+            cache_dir=config.cache_dir / "warmstart",
+        )
+        task_dir = self.run_dir / task
+        pairs_path = task_dir / "pairs.jsonl"
+        pair_summary: dict[str, Any]
+        if config.pairs_file is not None:
+            pairs, skipped = read_pairs_jsonl(config.pairs_file)
+            pair_summary = {"source": str(config.pairs_file), "kept": len(pairs), "skipped_lines": skipped}
+        else:
+            self.observer.stage(f"{task}: sampling and judging preference pairs")
+            pair_set = build_preference_pairs(
+                base_model,
+                data,
+                self._pair_judge(data),
+                n_samples=config.n_samples,
+                threshold=config.pair_threshold,
+                seed=config.data_seed,
+            )
+            pairs = pair_set.pairs
+            pair_summary = pair_set.summary() if hasattr(pair_set, "summary") else {"kept": len(pairs)}
+        if not pairs:
+            raise UserError(f"task '{task}': no preference pair passed the threshold; nothing to train on")
+        write_pairs_jsonl(pairs_path, pairs)
+        info = {
+            "task": task,
+            "synthetic": data.synthetic,
+            "source": data.source,
+            "skipped_entries": len(data.skipped),
+            "skipped_examples": data.skipped[:20],
+            "warm_start": _as_dict(warm_info),
+            "pairs": pair_summary,
+            "data_hash": content_hash(
+                {
+                    "pairs": [dataclasses.asdict(p) for p in pairs],
+                    "eval": [dataclasses.asdict(e) for e in data.eval],
+                }
+            ),
+        }
+        write_json_atomic(task_dir / "task.json", info)
+        return PreparedTask(task, adapter, data, base_model, pairs, info)
+
+    def _warm_start_examples(self, adapter: TaskAdapter, data: TaskData) -> tuple[list[Any], dict[str, Any]]:
+        if not data.synthetic:
+            return data.train, data.frames
+        examples = list(data.train)
+        for other in EMBEDDED_WORLD_TASKS:
+            if other != adapter.name:
+                examples += (
+                    get_task(other)().load(None, seed=self.config.data_seed, size=self.config.size).train
+                )
+        return examples, data.frames
+
+    def _judge(self) -> Any:
+        from tasks.judge import ExactFactJudge
+
+        return ExactFactJudge()
+
+    def _pair_judge(self, data: TaskData) -> Any:
+        if not data.facts:
+            raise UserError(
+                f"task '{data.task}': real data has no ground-truth facts for the exact judge; "
+                "give preference pairs with --pairs FILE"
+            )
+        return self._judge()
+
+    # ------------------------------------------------------------------------------------------ cells
+
+    def _finished(self, cell: Cell) -> bool:
+        result = self._load_result(cell)
+        status = result.get("status")
+        if status == "done":
+            return self.config.rerun != "all"
+        if status == "failed":
+            return self.config.rerun == "none"
+        return False
+
+    def _load_result(self, cell: Cell) -> dict[str, Any]:
+        path = cell.folder(self.run_dir) / "result.json"
+        try:
+            return read_json(path)
+        except (OSError, ValueError):
+            return {}
+
+    def _manifest(self, prepared: PreparedTask, cell: Cell, ref_mode: str) -> dict[str, Any]:
+        loss = get_loss(cell.loss, **self.config.loss_params.get(cell.loss, {}))
+        return {
+            "run_id": self.config.resolved_run_id(),
+            "task": cell.task,
+            "loss": cell.loss,
+            "loss_params": loss.params,
+            "needs_reference": loss.needs_reference,
+            "ref_mode": ref_mode,
+            "seed": cell.seed,
+            "budget": {"kind": self.config.budget.kind, "value": self.config.budget.value},
+            "config": self.config.identity(),
+            "versions": environment_versions(),
+            "git_sha": git_sha(),
+            "data_hash": prepared.info["data_hash"],
+            "synthetic": prepared.data.synthetic,
+            "judge": "exact-fact",
+            "device": str(self.device),
+            "started_at": datetime.now(timezone.utc).isoformat(),
+        }
+
+    def run_cell(self, prepared: PreparedTask, cell: Cell) -> CellReport:
+        config = self.config
+        folder = cell.folder(self.run_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "result.json").unlink(missing_ok=True)
+        loss = get_loss(cell.loss, **config.loss_params.get(cell.loss, {}))
+        ref_mode = config.ref_mode if loss.needs_reference else "none"
+        manifest = self._manifest(prepared, cell, ref_mode)
+        write_json_atomic(folder / "manifest.json", manifest)
+        self.observer.cell_started(
+            cell, config.budget.planned_steps(config.train.batch_size * config.train.grad_accum)
+        )
+        torch.manual_seed(cell.seed)
+        policy = copy.deepcopy(prepared.base_model)
+        result: dict[str, Any] = {
+            key: manifest[key] for key in ("run_id", "task", "loss", "seed", "synthetic", "judge", "ref_mode")
+        }
+        result["budget"] = manifest["budget"]
+        try:
+            reference = self._reference(prepared, cell, loss.needs_reference, policy)
+            outcome = train_cell(
+                policy=policy,
+                loss=loss,
+                make_batches=self._batches(prepared, policy, cell.seed),
+                budget=config.budget,
+                settings=config.train,
+                accelerator=self.accelerator,
+                reference=reference,
+                metrics_path=folder / "metrics.jsonl",
+                on_step=lambda step, record: self.observer.cell_step(cell, step, record),
+            )
+            result.update(self._outcome_fields(outcome))
+            if outcome.failure is None:
+                result["quality"], result["eval_s"] = self._evaluate(prepared, policy)
+        except (KeyboardInterrupt, SystemExit):
+            raise  # the manifest without a result marks the cell as interrupted; a re-run redoes it
+        except Exception as error:  # one broken cell must not lose the others' results
+            result.update(status="failed", error={"step": None, "reason": f"{type(error).__name__}: {error}"})
+        write_json_atomic(folder / "result.json", result)
+        return CellReport(cell, result["status"], result)
+
+    def _outcome_fields(self, outcome: TrainOutcome) -> dict[str, Any]:
+        fields: dict[str, Any] = {"cost": outcome.cost, "status": "done", "error": None}
+        fields["budget"] = {
+            "kind": self.config.budget.kind,
+            "value": self.config.budget.value,
+            "reached": outcome.budget_reached,
+        }
+        if outcome.failure is not None:
+            fields["status"] = "failed"
+            fields["error"] = {"step": outcome.failure.step, "reason": outcome.failure.reason}
+        return fields
+
+    def _reference(
+        self, prepared: PreparedTask, cell: Cell, needs_reference: bool, policy: Any
+    ) -> LiveReference | PrecomputedReference | None:
+        if not needs_reference:
+            return None
+        if self.config.ref_mode == "live":
+            return LiveReference(policy)
+        if prepared.precomputed is None:
+            self.observer.stage(f"{cell.task}: precomputing reference log-probabilities (once per data set)")
+            prepared.precomputed = PrecomputedReference.compute(
+                policy, self._batches(prepared, policy, seed=0)(0), len(prepared.pairs)
+            )
+        return prepared.precomputed
+
+    def _batches(self, prepared: PreparedTask, policy: Any, seed: int) -> Callable[[int], Iterator[Batch]]:
+        """Epoch -> batches. The order depends on the cell's seed and the epoch only, never on the loss."""
+        pairs = prepared.pairs
+        frames = prepared.data.frames
+        batch_size = self.config.train.batch_size
+        collate = policy.collate
+
+        def make(epoch: int) -> Iterator[Batch]:
+            generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+            order = torch.randperm(len(pairs), generator=generator).tolist()
+            usable = len(order) - len(order) % batch_size if len(order) >= batch_size else len(order)
+            for start in range(0, usable, batch_size):
+                chunk = [pairs[i] for i in order[start : start + batch_size]]
+                clip_frames = [frames[p.clip_id] for p in chunk]
+                batch = collate(
+                    clip_frames + clip_frames,
+                    [p.prompt for p in chunk] * 2,
+                    [p.chosen for p in chunk] + [p.rejected for p in chunk],
+                )
+                batch["pair_index"] = torch.tensor(order[start : start + batch_size])
+                yield batch
+
+        return make
+
+    def _evaluate(self, prepared: PreparedTask, policy: Any) -> tuple[dict[str, float], float]:
+        start = time.perf_counter()
+        model = self.accelerator.unwrap_model(policy)
+        model.eval()
+        examples = prepared.data.eval
+        captions = model.generate(
+            [prepared.data.frames[e.clip_id] for e in examples],
+            [e.prompt for e in examples],
+            do_sample=False,
+            max_new_tokens=self.config.max_new_tokens,
+        )
+        predictions = {
+            (e.clip_id, e.dimension): caption for e, caption in zip(examples, captions, strict=True)
+        }
+        quality = prepared.adapter.evaluate(predictions, prepared.data, self._judge())
+        return {key: float(value) for key, value in quality.items()}, time.perf_counter() - start
+
+
+def _as_dict(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _as_dict(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,268 @@
+"""One training cell: the same batches, optimizer, schedule and budget for every loss; only the loss differs.
+
+The loop is deliberately plain (accelerate handles devices, mixed precision and several GPUs): a data
+fetch, one policy forward over the concatenated ``[chosen; rejected]`` batch, a reference forward only
+for losses that need one (live) or a table lookup (precomputed), the loss on sequence statistics, backward,
+clipping and an optimizer step. Each phase is timed by the same ``CostMeter`` for every loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from accelerate import Accelerator
+from torch import Tensor, nn
+from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+from synpo_bench.budgets import Budget
+from synpo_bench.costs import CostMeter, PeakMemory
+from synpo_bench.registry import Loss
+from synpo_bench.stats import NonFiniteError, sequence_stats, split_pairs
+
+Batch = dict[str, Any]
+"""Keys: frames, input_ids, attention_mask, labels (rows: chosen then rejected), pair_index ([batch])."""
+
+
+class Policy(Protocol):
+    def __call__(self, frames: Tensor | None, input_ids: Tensor, attention_mask: Tensor) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    batch_size: int = 16
+    """Preference pairs per micro-batch (the forward pass sees twice as many rows)."""
+    grad_accum: int = 1
+    lr: float = 5e-4
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    log_every: int = 1
+
+
+def policy_logits(model: nn.Module, batch: Batch) -> Tensor:
+    return model(batch["frames"], batch["input_ids"], batch["attention_mask"])
+
+
+class LiveReference:
+    """A frozen copy of the starting policy, run forward on every batch (its cost shows in the step)."""
+
+    mode = "live"
+    forward_passes_per_batch = 1
+
+    def __init__(self, policy: nn.Module) -> None:
+        self.model = copy.deepcopy(policy).eval().requires_grad_(False)
+
+    def logp_sums(self, batch: Batch) -> Tensor:
+        with torch.inference_mode():
+            return sequence_stats(policy_logits(self.model, batch), batch["labels"]).logp_sum.clone()
+
+
+class PrecomputedReference:
+    """Reference sums computed once per data set (one forward per batch) and looked up by pair index."""
+
+    mode = "precomputed"
+    forward_passes_per_batch = 0
+
+    def __init__(self, table: Tensor, precompute_s: float, forward_passes: int) -> None:
+        self.table = table  # [n_pairs, 2]: chosen, rejected
+        self.precompute_s = precompute_s
+        self.forward_passes = forward_passes
+
+    @classmethod
+    def compute(cls, policy: nn.Module, batches: Iterable[Batch], n_pairs: int) -> PrecomputedReference:
+        start = time.perf_counter()
+        table = torch.full((n_pairs, 2), float("nan"))
+        passes = 0
+        frozen = copy.deepcopy(policy).eval()
+        with torch.inference_mode():
+            for batch in batches:
+                sums = sequence_stats(policy_logits(frozen, batch), batch["labels"]).logp_sum.float().cpu()
+                half = sums.shape[0] // 2
+                table[batch["pair_index"].cpu()] = torch.stack([sums[:half], sums[half:]], dim=1)
+                passes += 1
+        if torch.isnan(table).any():
+            raise ValueError("precomputed reference: some pairs were never seen by the precompute pass")
+        return cls(table, time.perf_counter() - start, passes)
+
+    def logp_sums(self, batch: Batch) -> Tensor:
+        rows = self.table[batch["pair_index"].cpu()]
+        return torch.cat([rows[:, 0], rows[:, 1]]).to(batch["input_ids"].device)
+
+
+@dataclass
+class CellFailure:
+    step: int
+    reason: str
+
+
+@dataclass
+class TrainOutcome:
+    cost: dict[str, float | int | str]
+    budget_reached: dict[str, float]
+    failure: CellFailure | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class _LogitGradientSplit:
+    """Norm of ∂loss/∂logits over the chosen rows and over the rejected rows, read during backward.
+
+    A tensor hook sees the gradient the normal backward computes anyway, so this costs two norms and
+    no extra pass.
+    """
+
+    def __init__(self) -> None:
+        self.chosen = 0.0
+        self.rejected = 0.0
+
+    def attach(self, logits: Tensor) -> None:
+        if logits.requires_grad:
+            logits.register_hook(self._read)
+
+    def _read(self, grad: Tensor) -> None:
+        half = grad.shape[0] // 2
+        self.chosen += float(grad[:half].float().norm())
+        self.rejected += float(grad[half:].float().norm())
+
+
+def _cycle(make_batches: Callable[[int], Iterable[Batch]]) -> Iterator[Batch]:
+    """Endless batches; epoch e's order comes from ``make_batches(e)`` (seeded by the run, not the loss)."""
+    epoch = 0
+    while True:
+        empty = True
+        for batch in make_batches(epoch):
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("the preference data set is empty: no batch to train on")
+        epoch += 1
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, budget: Budget, settings: TrainSettings) -> Any:
+    planned = budget.planned_steps(settings.batch_size * settings.grad_accum)
+    if planned is None:  # time budget: length unknown, so warm up then hold the rate
+        return get_constant_schedule_with_warmup(optimizer, num_warmup_steps=10)
+    warmup = math.ceil(settings.warmup_ratio * planned)
+    return get_linear_schedule_with_warmup(optimizer, warmup, planned)
+
+
+def count_tokens(batch: Batch) -> int:
+    return int(batch["attention_mask"].sum())
+
+
+def train_cell(
+    *,
+    policy: nn.Module,
+    loss: Loss,
+    make_batches: Callable[[int], Iterable[Batch]],
+    budget: Budget,
+    settings: TrainSettings,
+    accelerator: Accelerator,
+    reference: LiveReference | PrecomputedReference | None,
+    metrics_path: Path,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainOutcome:
+    """Train ``policy`` in place under ``budget``; per-step metrics go to ``metrics_path`` (JSON lines)."""
+    if loss.needs_reference and reference is None:
+        raise ValueError(f"loss '{loss.name}' needs a reference model and none was built")
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = _scheduler(optimizer, budget, settings)
+    policy, optimizer, scheduler = accelerator.prepare(policy, optimizer, scheduler)
+    policy.train()
+    device = accelerator.device
+    meter = CostMeter(device)
+    batches = _cycle(make_batches)
+    history: list[dict[str, float]] = []
+    failure: CellFailure | None = None
+    start = time.perf_counter()
+    with PeakMemory(device) as peak, metrics_path.open("w") as metrics_file:
+        while not budget.reached(meter.steps, meter.pairs_seen, time.perf_counter() - start):
+            try:
+                record = _optimizer_step(
+                    policy, loss, batches, reference, optimizer, scheduler, accelerator, settings, meter
+                )
+            except NonFiniteError as error:
+                failure = CellFailure(step=meter.steps + 1, reason=str(error))
+                break
+            record["elapsed_s"] = time.perf_counter() - start
+            history.append(record)
+            metrics_file.write(json.dumps(record) + "\n")
+            if on_step is not None:
+                on_step(meter.steps, record)
+        wall = time.perf_counter() - start
+    if isinstance(reference, PrecomputedReference):
+        meter.forward_passes += reference.forward_passes
+    cost = meter.summary(wall, peak)
+    if isinstance(reference, PrecomputedReference):
+        cost["reference_precompute_s"] = reference.precompute_s
+    reached = {"steps": meter.steps, "pairs": meter.pairs_seen, "seconds": wall}
+    return TrainOutcome(cost=cost, budget_reached=reached, failure=failure, history=history)
+
+
+def _optimizer_step(
+    policy: nn.Module,
+    loss: Loss,
+    batches: Iterator[Batch],
+    reference: LiveReference | PrecomputedReference | None,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    accelerator: Accelerator,
+    settings: TrainSettings,
+    meter: CostMeter,
+) -> dict[str, float]:
+    """One optimizer step over ``grad_accum`` micro-batches; returns the step's metrics."""
+    metric_sums: dict[str, float] = {}
+    split = _LogitGradientSplit()
+    for _ in range(settings.grad_accum):
+        with meter.phase("data"):
+            batch = _to_device(next(batches), accelerator.device)
+        with meter.phase("policy_forward"):
+            logits = policy_logits(policy, batch)
+            policy_stats = sequence_stats(logits, batch["labels"])
+        meter.forward_passes += 1
+        ref_sums = None
+        if reference is not None and loss.needs_reference:
+            with meter.phase("reference_forward"):
+                ref_sums = reference.logp_sums(batch)
+            meter.forward_passes += reference.forward_passes_per_batch
+        with meter.phase("policy_forward"):  # the loss itself is part of the forward cost
+            out = loss(split_pairs(policy_stats, ref_sums))
+        split.attach(logits)
+        with meter.phase("backward"):
+            accelerator.backward(out.loss / settings.grad_accum)
+        meter.tokens += count_tokens(batch)
+        meter.pairs_seen += int(batch["pair_index"].shape[0])
+        metric_sums["loss"] = metric_sums.get("loss", 0.0) + out.loss.item()
+        for key, value in out.metrics.items():
+            metric_sums[key] = metric_sums.get(key, 0.0) + value
+    with meter.phase("optimizer"):
+        grad_norm = accelerator.clip_grad_norm_(policy.parameters(), settings.max_grad_norm)
+        if not math.isfinite(float(grad_norm)):
+            raise NonFiniteError(f"gradient norm is not finite ({float(grad_norm)})")
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    meter.steps += 1
+    record = {key: value / settings.grad_accum for key, value in metric_sums.items()}
+    record.update(
+        step=meter.steps,
+        lr=scheduler.get_last_lr()[0],
+        grad_norm=float(grad_norm),
+        logit_grad_norm_chosen=split.chosen / settings.grad_accum,
+        logit_grad_norm_rejected=split.rejected / settings.grad_accum,
+        pairs_seen=meter.pairs_seen,
+        tokens=meter.tokens,
+    )
+    return record
+
+
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    return {key: value.to(device) if isinstance(value, Tensor) else value for key, value in batch.items()}

@@ -1,0 +1,78 @@
+"""Registry behaviour: names, overrides, errors, and adding a loss with one module."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from synpo_bench.registry import LOSSES, UnknownNameError, get_loss, import_plugins, list_losses
+from synpo_bench.stats import PairStats
+
+
+def test_all_design_losses_are_registered() -> None:
+    assert set(list_losses()) >= {
+        "dpo",
+        "ipo",
+        "simpo",
+        "orpo",
+        "synpo",
+        "sft",
+        "cdpo",
+        "hinge",
+        "rdpo",
+        "dpop",
+        "cpo",
+        "nca",
+        "kto",
+        "apo_zero",
+    }
+
+
+def test_unknown_loss_lists_valid_names() -> None:
+    with pytest.raises(UnknownNameError) as error:
+        get_loss("dpoo")
+    message = str(error.value)
+    assert "unknown loss 'dpoo'" in message and "synpo" in message and "dpo" in message
+
+
+def test_unknown_hyper_parameter_lists_valid_ones() -> None:
+    with pytest.raises(
+        UnknownNameError, match="loss 'simpo' has no hyper-parameter 'alpha'; valid: beta, gamma"
+    ):
+        get_loss("simpo", alpha=1.0)
+
+
+def test_a_new_loss_is_one_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my_margin_loss.py").write_text(
+        textwrap.dedent(
+            '''
+            from synpo_bench.registry import LossTerms, register_loss
+
+            @register_loss("margin_test", needs_reference=False, citation="Test 2026", scale=2.0)
+            def margin_test(stats, scale):
+                """Twice the negative log-prob gap (a plug-in made by a test)."""
+                gap = stats.chosen_logp_sum - stats.rejected_logp_sum
+                return LossTerms(-scale * gap, stats.chosen_logp_sum, stats.rejected_logp_sum)
+            '''
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import_plugins(["my_margin_loss"])
+    try:
+        assert "margin_test" in list_losses()
+        one = torch.tensor([1.0])
+        stats = PairStats(torch.tensor([-2.0]), torch.tensor([-5.0]), one, one, one / 2, one / 4)
+        assert get_loss("margin_test")(stats).loss.item() == pytest.approx(-6.0)
+        assert get_loss("margin_test", scale=1.0)(stats).loss.item() == pytest.approx(-3.0)
+    finally:
+        sys.modules.pop("my_margin_loss", None)
+        LOSSES.remove("margin_test")
+
+
+def test_bad_plugin_path_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="cannot import plug-in module 'no_such_plugin_module'"):
+        import_plugins(["no_such_plugin_module"])
