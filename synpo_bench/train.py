@@ -224,15 +224,16 @@ def _optimizer_step(
     for _ in range(settings.grad_accum):
         with meter.phase("data"):
             batch = _to_device(next(batches), accelerator.device)
+        ref_sums = None
+        if reference is not None and loss.needs_reference:
+            # Before the policy forward, as TRL does: no autograd graph is held in memory meanwhile.
+            with meter.phase("reference_forward"):
+                ref_sums = reference.logp_sums(batch)
+            meter.forward_passes += reference.forward_passes_per_batch
         with meter.phase("policy_forward"):
             logits = policy_logits(policy, batch)
             policy_stats = sequence_stats(logits, batch["labels"])
         meter.forward_passes += 1
-        ref_sums = None
-        if reference is not None and loss.needs_reference:
-            with meter.phase("reference_forward"):
-                ref_sums = reference.logp_sums(batch)
-            meter.forward_passes += reference.forward_passes_per_batch
         with meter.phase("policy_forward"):  # the loss itself is part of the forward cost
             out = loss(split_pairs(policy_stats, ref_sums))
         split.attach(logits)

@@ -1,0 +1,145 @@
+"""The real CLI on the tiny embedded default: results layout, resuming, sharding, determinism, faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).parent / "synpo-bench"
+TINY = ["--size", "tiny", "--budget", "steps=3", "--batch-size", "4", "--tasks", "vdc"]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One warm-start/pair cache for the module, as a user's ~/.cache would be."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def cli(*args: str, cache: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [str(SCRIPT), *args, "--cache-dir", str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+    )
+
+
+def metrics_without_time(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    tmp_path_factory: pytest.TempPathFactory, cache_dir: Path
+) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("results")
+    completed = cli("run", "--losses", "dpo,synpo", *TINY, "--out", str(out), cache=cache_dir)
+    return out, completed
+
+
+def test_run_writes_every_cell(first_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, completed = first_run
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    runs = list(out.iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("run-")
+    for loss in ("dpo", "synpo"):
+        folder = runs[0] / "vdc" / loss / "seed0"
+        manifest = json.loads((folder / "manifest.json").read_text())
+        result = json.loads((folder / "result.json").read_text())
+        assert manifest["loss"] == loss and manifest["budget"] == {"kind": "steps", "value": 3.0}
+        assert manifest["ref_mode"] == ("live" if loss == "dpo" else "none")
+        assert manifest["synthetic"] is True and manifest["versions"]["torch"].startswith("2.13")
+        assert result["status"] == "done" and result["budget"]["reached"]["steps"] == 3
+        assert result["quality"], "evaluation produced no metrics"
+        assert all(isinstance(v, float) for v in result["quality"].values())
+        assert result["cost"]["steps"] == 3 and result["cost"]["time_per_step_s"] > 0
+        assert result["cost"]["forward_passes"] == (6 if loss == "dpo" else 3)
+        assert len((folder / "metrics.jsonl").read_text().splitlines()) == 3
+    assert (runs[0] / "vdc" / "pairs.jsonl").stat().st_size > 0
+    assert "run summary" in completed.stdout
+
+
+def test_rerun_skips_finished_cells(
+    first_run: tuple[Path, subprocess.CompletedProcess], cache_dir: Path
+) -> None:
+    out, _ = first_run
+    results = sorted(out.glob("*/vdc/*/seed0/result.json"))
+    stamps = [p.stat().st_mtime_ns for p in results]
+    completed = cli("run", "--losses", "dpo,synpo", *TINY, "--out", str(out), cache=cache_dir)
+    assert completed.returncode == 0, completed.stderr
+    assert "cached" in completed.stdout
+    assert [p.stat().st_mtime_ns for p in results] == stamps
+
+
+def test_killed_cell_is_redone_and_others_kept(
+    first_run: tuple[Path, subprocess.CompletedProcess], cache_dir: Path
+) -> None:
+    out, _ = first_run
+    run_dir = next(out.iterdir())
+    kept = run_dir / "vdc" / "dpo" / "seed0" / "result.json"
+    lost = run_dir / "vdc" / "synpo" / "seed0" / "result.json"
+    stamp = kept.stat().st_mtime_ns
+    before = metrics_without_time(lost.parent / "metrics.jsonl")
+    lost.unlink()  # as if the process died mid-cell: the manifest is there, the result is not
+    completed = cli("run", "--losses", "dpo,synpo", *TINY, "--out", str(out), cache=cache_dir)
+    assert completed.returncode == 0, completed.stderr
+    assert kept.stat().st_mtime_ns == stamp
+    assert json.loads(lost.read_text())["status"] == "done"
+    # Determinism: the redone cell repeats the first run's metrics exactly.
+    assert metrics_without_time(lost.parent / "metrics.jsonl") == before
+
+
+def test_shards_cover_the_grid_once(tmp_path: Path, cache_dir: Path) -> None:
+    args = ["run", "--losses", "simpo,orpo,sft", *TINY, "--out", str(tmp_path), "--run-id", "sharded"]
+    for shard in ("0/2", "1/2"):
+        completed = cli(*args, "--shard", shard, cache=cache_dir)
+        assert completed.returncode == 0, completed.stderr
+    done = sorted(p.parent.parent.name for p in (tmp_path / "sharded").glob("vdc/*/seed0/result.json"))
+    assert done == ["orpo", "simpo", "sft"]
+
+
+def test_non_finite_loss_fails_one_cell_and_keeps_going(tmp_path: Path, cache_dir: Path) -> None:
+    plugin = tmp_path / "plugins"
+    plugin.mkdir()
+    (plugin / "nan_loss_plugin.py").write_text(
+        textwrap.dedent(
+            '''
+            from synpo_bench.registry import LossTerms, register_loss
+
+            @register_loss("nan_loss", needs_reference=False, citation="Test 2026")
+            def nan_loss(stats):
+                """A loss that is NaN whenever the chosen response has a token (always)."""
+                bad = stats.chosen_logp_sum * float("nan")
+                return LossTerms(bad, stats.chosen_logp_sum, stats.rejected_logp_sum)
+            '''
+        )
+    )
+    env = {"PYTHONPATH": str(plugin)}
+    completed = cli(
+        "run",
+        "--losses",
+        "nan_loss,simpo",
+        *TINY,
+        "--out",
+        str(tmp_path / "r"),
+        "--plugin",
+        "nan_loss_plugin",
+        cache=cache_dir,
+        env=env,
+    )
+    assert completed.returncode == 1
+    assert "failed" in completed.stderr and "nan_loss" in completed.stderr and "step 1" in completed.stderr
+    failed = json.loads(next((tmp_path / "r").glob("*/vdc/nan_loss/seed0/result.json")).read_text())
+    assert failed["status"] == "failed" and failed["error"]["step"] == 1
+    assert "not finite" in failed["error"]["reason"]
+    simpo = json.loads(next((tmp_path / "r").glob("*/vdc/simpo/seed0/result.json")).read_text())
+    assert simpo["status"] == "done"
