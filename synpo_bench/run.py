@@ -27,6 +27,7 @@ from synpo_bench.io import content_hash, read_json, write_json_atomic
 from synpo_bench.registry import get_loss, get_task
 from synpo_bench.train import Batch, LiveReference, PrecomputedReference, TrainOutcome, train_cell
 from tasks.base import PreferencePair, TaskAdapter, TaskData
+from tasks.caption_metrics import caption_metrics_implementation
 
 EMBEDDED_WORLD_TASKS = ("vatex", "vdc", "vdd")
 """The embedded world's video tasks share clips; the warm start learns all of their captions, as a
@@ -284,6 +285,7 @@ class GridRunner:
             "data_hash": prepared.info["data_hash"],
             "synthetic": prepared.data.synthetic,
             "judge": "exact-fact",
+            "caption_metrics": caption_metrics_implementation(),
             "device": str(self.device),
             "started_at": datetime.now(timezone.utc).isoformat(),
         }
@@ -303,7 +305,8 @@ class GridRunner:
         torch.manual_seed(cell.seed)
         policy = copy.deepcopy(prepared.base_model)
         result: dict[str, Any] = {
-            key: manifest[key] for key in ("run_id", "task", "loss", "seed", "synthetic", "judge", "ref_mode")
+            key: manifest[key]
+            for key in ("run_id", "task", "loss", "seed", "synthetic", "judge", "caption_metrics", "ref_mode")
         }
         result["budget"] = manifest["budget"]
         try:

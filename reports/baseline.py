@@ -1,0 +1,207 @@
+"""The regression gate: a run's quality means against a baseline file.
+
+The baseline is a JSON report (``synpo-bench report --format json --out baseline.json``); only its
+``tasks`` section is read: ``{"tasks": {task: {loss: {metric: mean}}}}``, so a hand-written file with just
+that section works too. The current numbers are the same means the report prints (done seeds only).
+
+A metric regresses when it fell by more than the tolerance. Quality metrics are higher-is-better, so a
+rise never fails the gate. The tolerance is relative by default, because the metrics live on different
+scales (caption metrics x100, CIDEr up to 1000, judge scores 0-5, accuracies 0-1 or %):
+
+- relative (default): regression when ``baseline - current > tolerance * |baseline|``
+  (0.02 = a fall of more than 2% of the baseline value);
+- absolute: regression when ``baseline - current > tolerance``, in the metric's own units.
+
+A (task, loss, metric) present on one side only is a warning, never a failure or a crash; the gate
+refuses (``BaselineError``) only when the baseline is unreadable or when nothing at all can be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reports.aggregate import Results, load_results, quality_means
+from synpo_bench.errors import UserError
+
+DEFAULT_TOLERANCE = 0.02
+TOLERANCE_MODES = ("relative", "absolute")
+SUPPORTED_FORMAT_VERSION = 1
+
+Means = dict[str, dict[str, dict[str, float]]]
+"""``{task: {loss: {metric: mean}}}``."""
+
+
+class BaselineError(UserError):
+    """The baseline file is missing or unusable, or shares nothing with the results."""
+
+
+@dataclass(frozen=True)
+class Regression:
+    task: str
+    loss: str
+    metric: str
+    baseline: float
+    current: float
+
+    @property
+    def drop(self) -> float:
+        return self.baseline - self.current
+
+    def describe(self) -> str:
+        relative = f", {-self.drop / abs(self.baseline):+.1%}" if self.baseline else ""
+        return (
+            f"{self.task}/{self.loss}/{self.metric}: baseline {self.baseline:.4g} -> "
+            f"current {self.current:.4g} ({-self.drop:+.4g}{relative})"
+        )
+
+
+@dataclass
+class GateResult:
+    regressions: list[Regression]
+    warnings: list[str]
+    compared: int
+    tolerance: float
+    mode: str
+    passed_metrics: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions
+
+    def rule(self) -> str:
+        if self.mode == "relative":
+            return f"a fall of more than {self.tolerance:.4g} x |baseline| ({self.tolerance:.2%}) regresses"
+        return f"a fall of more than {self.tolerance:.4g} (metric units) regresses"
+
+
+def load_baseline(path: Path) -> tuple[Means, dict[str, Any], list[str]]:
+    """The baseline's means, its whole payload (for metadata), and warnings about skipped entries."""
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BaselineError(f"baseline file '{path}' does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BaselineError(f"baseline file '{path}' is unreadable: {error}") from None
+    except json.JSONDecodeError as error:
+        raise BaselineError(
+            f"baseline file '{path}' is not valid JSON ({error.msg} at line {error.lineno})"
+        ) from None
+    tasks = payload.get("tasks") if isinstance(payload, dict) else None
+    if not isinstance(tasks, dict):
+        raise BaselineError(
+            f"baseline file '{path}' has no 'tasks' object; write one with "
+            "`synpo-bench report RESULTS --format json --out FILE`"
+        )
+    warnings: list[str] = []
+    version = payload.get("format_version", SUPPORTED_FORMAT_VERSION)
+    if isinstance(version, int) and version > SUPPORTED_FORMAT_VERSION:
+        warnings.append(
+            f"{path}: format_version {version} is newer than this reader ({SUPPORTED_FORMAT_VERSION})"
+        )
+    return _numeric_means(tasks, path, warnings), payload, warnings
+
+
+def _numeric_means(tasks: dict[str, Any], path: Path, warnings: list[str]) -> Means:
+    means: Means = {}
+    for task, losses in tasks.items():
+        if not isinstance(losses, dict):
+            warnings.append(f"{path}: tasks.{task} is not an object; skipped")
+            continue
+        for loss, metrics in losses.items():
+            if not isinstance(metrics, dict):
+                warnings.append(f"{path}: tasks.{task}.{loss} is not an object; skipped")
+                continue
+            for metric, value in metrics.items():
+                if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+                    warnings.append(
+                        f"{path}: tasks.{task}.{loss}.{metric} = {value!r} is not a number; skipped"
+                    )
+                    continue
+                means.setdefault(task, {}).setdefault(loss, {})[metric] = float(value)
+    return means
+
+
+def compare(
+    current: Means, baseline: Means, tolerance: float = DEFAULT_TOLERANCE, mode: str = "relative"
+) -> GateResult:
+    """Every (task, loss, metric) of the baseline against the current means."""
+    if mode not in TOLERANCE_MODES:
+        raise ValueError(f"tolerance mode '{mode}': choose one of {', '.join(TOLERANCE_MODES)}")
+    if tolerance < 0 or math.isnan(tolerance):
+        raise ValueError(f"tolerance {tolerance} must be a number >= 0")
+    gate = GateResult([], _missing(current, baseline), 0, tolerance, mode)
+    for task, losses in baseline.items():
+        for loss, metrics in losses.items():
+            for metric, expected in metrics.items():
+                value = current.get(task, {}).get(loss, {}).get(metric)
+                if value is None:
+                    continue
+                gate.compared += 1
+                allowed = tolerance * abs(expected) if mode == "relative" else tolerance
+                if math.isnan(value):
+                    gate.warnings.append(f"{task}/{loss}/{metric}: current value is NaN; not compared")
+                elif expected - value > allowed:
+                    gate.regressions.append(Regression(task, loss, metric, expected, value))
+                else:
+                    gate.passed_metrics.append(f"{task}/{loss}/{metric}")
+    return gate
+
+
+def _missing(current: Means, baseline: Means) -> list[str]:
+    """Warnings for whatever only one side has, at the coarsest level that says it."""
+    warnings = []
+    for side, have, other in (("results", current, baseline), ("baseline", baseline, current)):
+        gated = "not gated" if side == "baseline" else "not checked"
+        for task, losses in other.items():
+            if task not in have:
+                warnings.append(f"task '{task}' is missing from the {side}; {gated}")
+                continue
+            for loss, metrics in losses.items():
+                if loss not in have[task]:
+                    warnings.append(f"{task}/{loss} is missing from the {side}; {gated}")
+                    continue
+                warnings += [
+                    f"{task}/{loss}/{metric} is missing from the {side}; {gated}"
+                    for metric in metrics
+                    if metric not in have[task][loss]
+                ]
+    return warnings
+
+
+def check_results(
+    results_path: Path, baseline_path: Path, tolerance: float = DEFAULT_TOLERANCE, mode: str = "relative"
+) -> tuple[GateResult, Results]:
+    """Load a results folder and a baseline, and compare them; warnings of both loads are in the result."""
+    baseline, payload, baseline_warnings = load_baseline(baseline_path)
+    results = load_results(results_path)
+    gate = compare(quality_means(results), baseline, tolerance, mode)
+    if gate.compared == 0:
+        raise BaselineError(
+            f"nothing to compare: no (task, loss, metric) of baseline '{baseline_path}' is in the results "
+            f"of {results.run_dir}"
+        )
+    gate.warnings = (
+        results.warnings + baseline_warnings + _data_kind_mismatches(results, payload) + gate.warnings
+    )
+    return gate, results
+
+
+def _data_kind_mismatches(results: Results, payload: dict[str, Any]) -> list[str]:
+    """A baseline from synthetic data says nothing about real data, and the other way round."""
+    info = payload.get("task_info")
+    if not isinstance(info, dict):
+        return []
+    warnings = []
+    for task in results.tasks():
+        recorded = info.get(task, {}).get("synthetic") if isinstance(info.get(task), dict) else None
+        current = set(results.cells.loc[results.cells["task"] == task, "synthetic"].dropna())
+        if recorded is not None and current and current != {recorded}:
+            warnings.append(
+                f"task '{task}': the baseline is from {'synthetic' if recorded else 'real'} data, "
+                "the results are not; the comparison may be meaningless"
+            )
+    return warnings
