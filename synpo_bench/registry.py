@@ -37,8 +37,9 @@ class UnknownNameError(KeyError, UserError):
 class Registry(Generic[T]):
     """A name -> entry table filled by importing every module of a package (and entry points)."""
 
-    def __init__(self, kind: str, package: str, entry_point_group: str) -> None:
+    def __init__(self, kind: str, plural: str, package: str, entry_point_group: str) -> None:
         self.kind = kind
+        self.plural = plural
         self._package = package
         self._group = entry_point_group
         self._entries: dict[str, T] = {}
@@ -69,7 +70,7 @@ class Registry(Generic[T]):
         canonical = self._aliases.get(name, name)
         if canonical not in self._entries:
             raise UnknownNameError(
-                f"unknown {self.kind} '{name}'; valid {self.kind}s: {', '.join(self.names())}"
+                f"unknown {self.kind} '{name}'; valid {self.plural}: {', '.join(self.names())}"
             )
         return self._entries[canonical]
 
@@ -141,7 +142,7 @@ class LossSpec:
         return doc.splitlines()[0] if doc else ""
 
 
-LOSSES: Registry[LossSpec] = Registry("loss", "losses", "synpo_bench.losses")
+LOSSES: Registry[LossSpec] = Registry("loss", "losses", "losses", "synpo_bench.losses")
 
 
 def register_loss(
@@ -283,7 +284,7 @@ def list_losses() -> list[str]:
 
 # ----------------------------------------------------------------------------------------------- tasks
 
-TASKS: Registry[Any] = Registry("task", "tasks", "synpo_bench.tasks")
+TASKS: Registry[Any] = Registry("task", "tasks", "tasks", "synpo_bench.tasks")
 
 
 def register_task(name: str, aliases: Iterable[str] = ()) -> Callable[[type[T]], type[T]]:

@@ -1,0 +1,100 @@
+"""VATEX captioning: one sentence per clip, scored against ten reference captions.
+
+Real data (``--data-dir``): VATEX's public JSON, a list of ``{"videoID": ..., "enCap": [English
+captions], ...}`` (``chCap`` and other fields are ignored; entries without ``enCap``, such as those of
+the public test file, are skipped and counted), with videos named ``<videoID>.mp4`` (see
+``tasks.video_io`` for where videos are looked for and how splits are chosen).
+
+Metrics: BLEU-1..4, METEOR, ROUGE-L and CIDEr from ``tasks.caption_metrics`` (COCO definitions, x100;
+METEOR is absent without Java), plus, on the embedded world, the exact-fact judge's ``fact_accuracy``
+(% of the clip's objects' shape / colour / motion facts stated correctly) and ``fact_score`` (0-10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from statistics import fmean
+from typing import Any, ClassVar
+
+from synpo_bench.registry import register_task
+from tasks.base import CaptionExample, TaskAdapter, TaskData
+from tasks.judge import can_grade, fact_accuracy, grade_examples
+from tasks.references import DIMENSION_PROMPTS, embedded_task_data
+from tasks.video_io import EntryError, RealEntry, load_real_task, strip_video_extension, text_field
+from tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES
+
+CAPTION_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+
+
+def caption_metric_scores(
+    predictions: Mapping[tuple[str, str], str], examples: list[CaptionExample]
+) -> dict[str, float]:
+    """COCO caption metrics of the predictions for ``examples`` (one example per clip)."""
+    from tasks.caption_metrics import caption_scores  # lazy: pycocoevalcap is only needed to evaluate
+
+    references = {example.clip_id: list(example.references) for example in examples}
+    captions = {
+        example.clip_id: predictions.get((example.clip_id, example.dimension), "") for example in examples
+    }
+    return dict(caption_scores(captions, references))
+
+
+def fact_metrics(judge: Any, predictions: Mapping[tuple[str, str], str], data: TaskData) -> dict[str, float]:
+    """Mean fact accuracy (%) and mean 0-10 fact score of the eval predictions; empty if ungradeable."""
+    if not data.eval or not can_grade(judge, data.eval, data.facts):
+        return {}
+    grades = grade_examples(judge, predictions, data.eval, data.facts)
+    return {"fact_accuracy": fmean(map(fact_accuracy, grades)), "fact_score": fmean(g.score for g in grades)}
+
+
+def parse_vatex_entry(raw: Any) -> RealEntry:
+    video_id = text_field(raw, ("videoID",), "'videoID'")
+    captions = raw.get("enCap")
+    if not isinstance(captions, list) or not captions:
+        raise EntryError("'enCap' must be a non-empty list of English captions")
+    references = tuple(text.strip() for text in captions if isinstance(text, str) and text.strip())
+    if not references:
+        raise EntryError("'enCap' holds no caption text")
+    clip = strip_video_extension(video_id)
+    example = CaptionExample(clip, "caption", DIMENSION_PROMPTS["caption"], references)
+    return RealEntry(clip, video_id, (example,))
+
+
+@register_task("vatex", aliases=("vatex_test",))
+class VatexTask(TaskAdapter):
+    name: ClassVar[str] = "vatex"
+    description: ClassVar[str] = "VATEX video captioning: one sentence per clip vs 10 references"
+    metrics: ClassVar[tuple[str, ...]] = (*CAPTION_METRICS, "fact_accuracy", "fact_score")
+    dimensions: ClassVar[tuple[str, ...]] = ("caption",)
+
+    def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:
+        self.n_frames = n_frames
+        self.frame_size = frame_size
+
+    def load(self, data_dir: Path | None, *, seed: int = 0, size: str = "default") -> TaskData:
+        if data_dir is None:
+            return embedded_task_data(
+                self.name,
+                self.dimensions,
+                seed=seed,
+                size=size,
+                n_frames=self.n_frames,
+                frame_size=self.frame_size,
+            )
+        return load_real_task(
+            self.name,
+            data_dir,
+            parse_vatex_entry,
+            seed=seed,
+            size=size,
+            n_frames=self.n_frames,
+            frame_size=self.frame_size,
+        )
+
+    def evaluate(
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any
+    ) -> dict[str, float]:
+        metrics = caption_metric_scores(predictions, data.eval)
+        metrics.update(fact_metrics(judge, predictions, data))
+        return metrics

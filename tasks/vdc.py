@@ -1,0 +1,115 @@
+"""VDC (AuroraCap's Video Detailed Captions): five captions per clip, graded per dimension.
+
+Dimensions: ``short``, ``detailed``, ``background``, ``main_object``, ``camera``; lmms-eval's task
+names ``short_test`` ... ``camera_test`` are aliases of this one task (it always runs all five).
+
+Real data (``--data-dir``): AuroraCap's ``VDC_1k.jsonl``, one JSON object per line with the video's file
+name in ``video_name`` (also accepted: ``video_id``, ``videoID``, ``video``, ``id``) and the captions in
+``short_caption``, ``detailed_caption``, ``background_caption``, ``main_object_caption`` and
+``camera_caption`` (top level or under ``captions``, where the bare dimension names are accepted too).
+An entry with some dimensions missing keeps the others; one with none is skipped.
+
+Metrics (VDCscore's shape): per dimension ``<dim>_accuracy`` (% of the dimension's facts stated
+correctly) and ``<dim>_score`` (0-5), plus ``mean_accuracy`` and ``mean_score`` over the dimensions.
+The embedded world is graded exactly against its facts; real captions need a judge that grades against
+reference text (``grade_reference``, e.g. an LLM judge); the exact-fact judge raises ``JudgeError``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from statistics import fmean
+from typing import Any, ClassVar
+
+from synpo_bench.registry import register_task
+from tasks.base import CaptionExample, TaskAdapter, TaskData
+from tasks.judge import FactGrade, grade_examples, summarize_vdc
+from tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS, embedded_task_data
+from tasks.video_io import EntryError, RealEntry, load_real_task, strip_video_extension, text_field
+from tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES
+
+VIDEO_NAME_KEYS = ("video_name", "video_id", "videoID", "video", "id")
+
+
+def _caption_of(captions: Mapping[str, Any], dimension: str) -> str | None:
+    for key in (f"{dimension}_caption", dimension):
+        value = captions.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise EntryError(f"'{key}' must be a non-empty string")
+        return value.strip()
+    return None
+
+
+def parse_vdc_entry(raw: Any) -> RealEntry:
+    video_name = text_field(raw, VIDEO_NAME_KEYS, "video name")
+    captions = raw["captions"] if isinstance(raw.get("captions"), dict) else raw
+    clip = strip_video_extension(video_name)
+    examples = []
+    for dimension in VDC_DIMENSIONS:
+        text = _caption_of(captions, dimension)
+        if text is not None:
+            examples.append(CaptionExample(clip, dimension, DIMENSION_PROMPTS[dimension], (text,)))
+    if not examples:
+        raise EntryError(f"no caption of any dimension ({', '.join(f'{d}_caption' for d in VDC_DIMENSIONS)})")
+    return RealEntry(clip, video_name, tuple(examples))
+
+
+@register_task(
+    "vdc", aliases=("camera_test", "short_test", "background_test", "main_object_test", "detailed_test")
+)
+class VdcTask(TaskAdapter):
+    name: ClassVar[str] = "vdc"
+    description: ClassVar[str] = "VDC detailed captions: short, detailed, background, main object, camera"
+    metrics: ClassVar[tuple[str, ...]] = (
+        *(f"{dim}_{kind}" for dim in VDC_DIMENSIONS for kind in ("accuracy", "score")),
+        "mean_accuracy",
+        "mean_score",
+    )
+    dimensions: ClassVar[tuple[str, ...]] = VDC_DIMENSIONS
+
+    def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:
+        self.n_frames = n_frames
+        self.frame_size = frame_size
+
+    def load(self, data_dir: Path | None, *, seed: int = 0, size: str = "default") -> TaskData:
+        if data_dir is None:
+            return embedded_task_data(
+                self.name,
+                self.dimensions,
+                seed=seed,
+                size=size,
+                n_frames=self.n_frames,
+                frame_size=self.frame_size,
+            )
+        return load_real_task(
+            self.name,
+            data_dir,
+            parse_vdc_entry,
+            seed=seed,
+            size=size,
+            n_frames=self.n_frames,
+            frame_size=self.frame_size,
+        )
+
+    def evaluate(
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any
+    ) -> dict[str, float]:
+        grades = grade_examples(judge, predictions, data.eval, data.facts)
+        by_dimension: dict[str, list[FactGrade]] = defaultdict(list)
+        for example, grade in zip(data.eval, grades, strict=True):
+            by_dimension[example.dimension].append(grade)
+        metrics: dict[str, float] = {}
+        for dimension in VDC_DIMENSIONS:
+            if by_dimension[dimension]:
+                summary = summarize_vdc(by_dimension[dimension])
+                metrics[f"{dimension}_accuracy"] = summary["accuracy"]
+                metrics[f"{dimension}_score"] = summary["score"]
+        graded = [d for d in VDC_DIMENSIONS if by_dimension[d]]
+        if graded:
+            metrics["mean_accuracy"] = fmean(metrics[f"{d}_accuracy"] for d in graded)
+            metrics["mean_score"] = fmean(metrics[f"{d}_score"] for d in graded)
+        return metrics

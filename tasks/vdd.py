@@ -1,0 +1,85 @@
+"""VDD (video detailed description, lmms-eval ``video_dc499``): one long description per clip.
+
+Real data (``--data-dir``): a JSON list (or JSON Lines) of entries with the video in ``video_name``
+(also ``video_id``, ``videoID``, ``video``, ``id``; ``.mp4`` is added when looking for the file), the
+reference description in ``answer`` (also ``description``, ``caption``, ``detailed_caption``) and, if
+present, the instruction in ``question`` (else the embedded world's description prompt).
+
+Metrics: ``detail_score`` (0-5, the judge's score / 2, the scale video_dc499 reports) and
+``fact_accuracy`` (% of facts stated correctly) where the judge can grade the clips (the embedded world,
+or a judge with ``grade_reference``), plus BLEU-1..4, METEOR, ROUGE-L and CIDEr against the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from statistics import fmean
+from typing import Any, ClassVar
+
+from synpo_bench.registry import register_task
+from tasks.base import CaptionExample, TaskAdapter, TaskData
+from tasks.judge import can_grade, fact_accuracy, grade_examples, vdc_score
+from tasks.references import DIMENSION_PROMPTS, embedded_task_data
+from tasks.vatex import CAPTION_METRICS, caption_metric_scores
+from tasks.vdc import VIDEO_NAME_KEYS
+from tasks.video_io import RealEntry, load_real_task, strip_video_extension, text_field
+from tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES
+
+DESCRIPTION_KEYS = ("answer", "description", "caption", "detailed_caption")
+
+
+def parse_vdd_entry(raw: Any) -> RealEntry:
+    video_name = text_field(raw, VIDEO_NAME_KEYS, "video name")
+    description = text_field(raw, DESCRIPTION_KEYS, "reference description")
+    question = raw.get("question")
+    prompt = (
+        question.strip()
+        if isinstance(question, str) and question.strip()
+        else DIMENSION_PROMPTS["description"]
+    )
+    clip = strip_video_extension(video_name)
+    return RealEntry(clip, video_name, (CaptionExample(clip, "description", prompt, (description,)),))
+
+
+@register_task("vdd", aliases=("video_dc499",))
+class VddTask(TaskAdapter):
+    name: ClassVar[str] = "vdd"
+    description: ClassVar[str] = "Video detailed description: one long description per clip, judge-graded"
+    metrics: ClassVar[tuple[str, ...]] = ("detail_score", "fact_accuracy", *CAPTION_METRICS)
+    dimensions: ClassVar[tuple[str, ...]] = ("description",)
+
+    def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:
+        self.n_frames = n_frames
+        self.frame_size = frame_size
+
+    def load(self, data_dir: Path | None, *, seed: int = 0, size: str = "default") -> TaskData:
+        if data_dir is None:
+            return embedded_task_data(
+                self.name,
+                self.dimensions,
+                seed=seed,
+                size=size,
+                n_frames=self.n_frames,
+                frame_size=self.frame_size,
+            )
+        return load_real_task(
+            self.name,
+            data_dir,
+            parse_vdd_entry,
+            seed=seed,
+            size=size,
+            n_frames=self.n_frames,
+            frame_size=self.frame_size,
+        )
+
+    def evaluate(
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any
+    ) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if data.eval and can_grade(judge, data.eval, data.facts):
+            grades = grade_examples(judge, predictions, data.eval, data.facts)
+            metrics["detail_score"] = fmean(map(vdc_score, grades))
+            metrics["fact_accuracy"] = fmean(map(fact_accuracy, grades))
+        metrics.update(caption_metric_scores(predictions, data.eval))
+        return metrics
