@@ -306,7 +306,7 @@ def summary_table(reports: list[Any]) -> Table:
         result = report.result
         cost = result.get("cost", {})
         quality = result.get("quality", {})
-        headline = ", ".join(f"{k}={v:.3g}" for k, v in list(quality.items())[:4])
+        headline = ", ".join(f"{k}={quality[k]:.3g}" for k in _headline(report.cell.task, quality))
         table.add_row(
             report.cell.task,
             report.cell.loss,
@@ -318,6 +318,11 @@ def summary_table(reports: list[Any]) -> Table:
             f"{cost['peak_memory_mb']:.0f}" if "peak_memory_mb" in cost else "-",
         )
     return table
+
+
+def _headline(task: str, quality: dict[str, float]) -> list[str]:
+    wanted = getattr(get_task(task), "headline", ()) or tuple(quality)[:3]
+    return [name for name in wanted if name in quality]
 
 
 def _register_report_commands() -> None:

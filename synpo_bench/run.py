@@ -106,8 +106,8 @@ def validate_config(config: RunConfig) -> None:
             raise UserError(f"hyper-parameters given for loss '{loss}', which is not in --losses")
     if config.ref_mode not in ("live", "precomputed"):
         raise UserError(f"--ref-mode '{config.ref_mode}': choose live or precomputed")
-    if config.data_dir is not None and not config.data_dir.is_dir():
-        raise UserError(f"--data-dir {config.data_dir}: no such directory")
+    if config.data_dir is not None and not config.data_dir.exists():
+        raise UserError(f"--data-dir {config.data_dir}: no such file or directory")
     if config.pairs_file is not None and not config.pairs_file.is_file():
         raise UserError(f"--pairs {config.pairs_file}: no such file")
     if config.train.batch_size < 1 or config.train.grad_accum < 1:

@@ -69,6 +69,8 @@ class TaskAdapter(ABC):
     description: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
     """Names of the quality metrics ``evaluate`` returns (higher is better for all of them)."""
+    headline: ClassVar[tuple[str, ...]] = ()
+    """The few metrics a one-line summary shows (the run's end-of-run table)."""
 
     @abstractmethod
     def load(self, data_dir: Path | None, *, seed: int = 0, size: str = "default") -> TaskData:

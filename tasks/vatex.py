@@ -66,6 +66,7 @@ class VatexTask(TaskAdapter):
     name: ClassVar[str] = "vatex"
     description: ClassVar[str] = "VATEX video captioning: one sentence per clip vs 10 references"
     metrics: ClassVar[tuple[str, ...]] = (*CAPTION_METRICS, "fact_accuracy", "fact_score")
+    headline: ClassVar[tuple[str, ...]] = ("CIDEr", "BLEU-4", "fact_accuracy")
     dimensions: ClassVar[tuple[str, ...]] = ("caption",)
 
     def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:

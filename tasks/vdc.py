@@ -69,6 +69,7 @@ class VdcTask(TaskAdapter):
         "mean_accuracy",
         "mean_score",
     )
+    headline: ClassVar[tuple[str, ...]] = ("mean_accuracy", "mean_score")
     dimensions: ClassVar[tuple[str, ...]] = VDC_DIMENSIONS
 
     def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:

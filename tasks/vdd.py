@@ -47,6 +47,7 @@ class VddTask(TaskAdapter):
     name: ClassVar[str] = "vdd"
     description: ClassVar[str] = "Video detailed description: one long description per clip, judge-graded"
     metrics: ClassVar[tuple[str, ...]] = ("detail_score", "fact_accuracy", *CAPTION_METRICS)
+    headline: ClassVar[tuple[str, ...]] = ("detail_score", "fact_accuracy", "CIDEr")
     dimensions: ClassVar[tuple[str, ...]] = ("description",)
 
     def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:

@@ -59,7 +59,7 @@ def test_unknown_list_kind_is_one_line_exit_2() -> None:
         (["--param", "synpo=1"], "--param 'synpo=1' must look like LOSS.NAME=NUMBER"),
         (["--ref-mode", "cached"], "--ref-mode 'cached': choose one of live, precomputed"),
         (["--shard", "4/4"], "--shard '4/4': need 0 <= i < n"),
-        (["--data-dir", "/no/such/dir"], "--data-dir /no/such/dir: no such directory"),
+        (["--data-dir", "/no/such/dir"], "--data-dir /no/such/dir: no such file or directory"),
         (["--plugin", "no_such_module_x"], "cannot import plug-in module 'no_such_module_x'"),
     ],
 )
