@@ -178,6 +178,10 @@ class GridRunner:
         adapter: TaskAdapter = get_task(task)()
         self.observer.stage(f"{task}: loading data")
         data = adapter.load(config.data_dir, seed=config.data_seed, size=config.size)
+        if not data.frames:
+            raise UserError(
+                f"task '{task}' is text-only; `run` trains on video tasks only so far (vdc, vatex, vdd)"
+            )
         examples, frames = self._warm_start_examples(adapter, data)
         self.observer.stage(f"{task}: warm start (SFT; cached after the first run)")
         base_model, warm_info = warm_start(
