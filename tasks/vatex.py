@@ -13,16 +13,15 @@ METEOR is absent without Java), plus, on the embedded world, the exact-fact judg
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from statistics import fmean
 from typing import Any, ClassVar
 
 from synpo_bench.registry import register_task
-from tasks.base import CaptionExample, TaskAdapter, TaskData
+from tasks._video import VideoCaptionTask
+from tasks.base import CaptionExample, TaskData
 from tasks.judge import can_grade, fact_accuracy, grade_examples
-from tasks.references import DIMENSION_PROMPTS, embedded_task_data
-from tasks.video_io import EntryError, RealEntry, load_real_task, strip_video_extension, text_field
-from tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES
+from tasks.references import DIMENSION_PROMPTS
+from tasks.video_io import EntryError, RealEntry, strip_video_extension, text_field
 
 CAPTION_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 
@@ -62,36 +61,14 @@ def parse_vatex_entry(raw: Any) -> RealEntry:
 
 
 @register_task("vatex", aliases=("vatex_test",))
-class VatexTask(TaskAdapter):
+class VatexTask(VideoCaptionTask):
     name: ClassVar[str] = "vatex"
     description: ClassVar[str] = "VATEX video captioning: one sentence per clip vs 10 references"
     metrics: ClassVar[tuple[str, ...]] = (*CAPTION_METRICS, "fact_accuracy", "fact_score")
     headline: ClassVar[tuple[str, ...]] = ("CIDEr", "BLEU-4", "fact_accuracy")
     dimensions: ClassVar[tuple[str, ...]] = ("caption",)
 
-    def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:
-        self.n_frames = n_frames
-        self.frame_size = frame_size
-
-    def load(self, data_dir: Path | None, *, seed: int = 0, size: str = "default") -> TaskData:
-        if data_dir is None:
-            return embedded_task_data(
-                self.name,
-                self.dimensions,
-                seed=seed,
-                size=size,
-                n_frames=self.n_frames,
-                frame_size=self.frame_size,
-            )
-        return load_real_task(
-            self.name,
-            data_dir,
-            parse_vatex_entry,
-            seed=seed,
-            size=size,
-            n_frames=self.n_frames,
-            frame_size=self.frame_size,
-        )
+    parse_entry = staticmethod(parse_vatex_entry)
 
     def evaluate(
         self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any

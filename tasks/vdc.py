@@ -19,16 +19,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from pathlib import Path
 from statistics import fmean
 from typing import Any, ClassVar
 
 from synpo_bench.registry import register_task
-from tasks.base import CaptionExample, TaskAdapter, TaskData
+from tasks._video import VideoCaptionTask
+from tasks.base import CaptionExample, TaskData
 from tasks.judge import FactGrade, grade_examples, summarize_vdc
-from tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS, embedded_task_data
-from tasks.video_io import EntryError, RealEntry, load_real_task, strip_video_extension, text_field
-from tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES
+from tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS
+from tasks.video_io import EntryError, RealEntry, strip_video_extension, text_field
 
 VIDEO_NAME_KEYS = ("video_name", "video_id", "videoID", "video", "id")
 
@@ -61,7 +60,7 @@ def parse_vdc_entry(raw: Any) -> RealEntry:
 @register_task(
     "vdc", aliases=("camera_test", "short_test", "background_test", "main_object_test", "detailed_test")
 )
-class VdcTask(TaskAdapter):
+class VdcTask(VideoCaptionTask):
     name: ClassVar[str] = "vdc"
     description: ClassVar[str] = "VDC detailed captions: short, detailed, background, main object, camera"
     metrics: ClassVar[tuple[str, ...]] = (
@@ -72,29 +71,7 @@ class VdcTask(TaskAdapter):
     headline: ClassVar[tuple[str, ...]] = ("mean_accuracy", "mean_score")
     dimensions: ClassVar[tuple[str, ...]] = VDC_DIMENSIONS
 
-    def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:
-        self.n_frames = n_frames
-        self.frame_size = frame_size
-
-    def load(self, data_dir: Path | None, *, seed: int = 0, size: str = "default") -> TaskData:
-        if data_dir is None:
-            return embedded_task_data(
-                self.name,
-                self.dimensions,
-                seed=seed,
-                size=size,
-                n_frames=self.n_frames,
-                frame_size=self.frame_size,
-            )
-        return load_real_task(
-            self.name,
-            data_dir,
-            parse_vdc_entry,
-            seed=seed,
-            size=size,
-            n_frames=self.n_frames,
-            frame_size=self.frame_size,
-        )
+    parse_entry = staticmethod(parse_vdc_entry)
 
     def evaluate(
         self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any

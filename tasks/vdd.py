@@ -13,18 +13,17 @@ or a judge with ``grade_reference``), plus BLEU-1..4, METEOR, ROUGE-L and CIDEr 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from statistics import fmean
 from typing import Any, ClassVar
 
 from synpo_bench.registry import register_task
-from tasks.base import CaptionExample, TaskAdapter, TaskData
+from tasks._video import VideoCaptionTask
+from tasks.base import CaptionExample, TaskData
 from tasks.judge import can_grade, fact_accuracy, grade_examples, vdc_score
-from tasks.references import DIMENSION_PROMPTS, embedded_task_data
+from tasks.references import DIMENSION_PROMPTS
 from tasks.vatex import CAPTION_METRICS, caption_metric_scores
 from tasks.vdc import VIDEO_NAME_KEYS
-from tasks.video_io import RealEntry, load_real_task, strip_video_extension, text_field
-from tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES
+from tasks.video_io import RealEntry, strip_video_extension, text_field
 
 DESCRIPTION_KEYS = ("answer", "description", "caption", "detailed_caption")
 
@@ -43,36 +42,14 @@ def parse_vdd_entry(raw: Any) -> RealEntry:
 
 
 @register_task("vdd", aliases=("video_dc499",))
-class VddTask(TaskAdapter):
+class VddTask(VideoCaptionTask):
     name: ClassVar[str] = "vdd"
     description: ClassVar[str] = "Video detailed description: one long description per clip, judge-graded"
     metrics: ClassVar[tuple[str, ...]] = ("detail_score", "fact_accuracy", *CAPTION_METRICS)
     headline: ClassVar[tuple[str, ...]] = ("detail_score", "fact_accuracy", "CIDEr")
     dimensions: ClassVar[tuple[str, ...]] = ("description",)
 
-    def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:
-        self.n_frames = n_frames
-        self.frame_size = frame_size
-
-    def load(self, data_dir: Path | None, *, seed: int = 0, size: str = "default") -> TaskData:
-        if data_dir is None:
-            return embedded_task_data(
-                self.name,
-                self.dimensions,
-                seed=seed,
-                size=size,
-                n_frames=self.n_frames,
-                frame_size=self.frame_size,
-            )
-        return load_real_task(
-            self.name,
-            data_dir,
-            parse_vdd_entry,
-            seed=seed,
-            size=size,
-            n_frames=self.n_frames,
-            frame_size=self.frame_size,
-        )
+    parse_entry = staticmethod(parse_vdd_entry)
 
     def evaluate(
         self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any
