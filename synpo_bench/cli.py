@@ -270,6 +270,7 @@ class RichObserver:
         )
         self.grid = self.progress.add_task("cells", total=total_cells)
         self.current: Any = None
+        self.stages: dict[str, Any] = {}
 
     def __enter__(self) -> RichObserver:
         self.progress.start()
@@ -280,6 +281,14 @@ class RichObserver:
 
     def stage(self, message: str) -> None:
         self.progress.console.log(message)
+
+    def stage_progress(self, label: str, done: int, total: int) -> None:
+        """A bar per preparation stage (warm start, pair sampling, judging), removed when complete."""
+        if label not in self.stages:
+            self.stages[label] = self.progress.add_task(label, total=total)
+        self.progress.update(self.stages[label], completed=done, total=total)
+        if done >= total:
+            self.progress.remove_task(self.stages.pop(label))
 
     def cell_started(self, cell: Any, total_steps: int | None) -> None:
         if self.current is not None:
@@ -339,6 +348,9 @@ _register_report_commands()
 
 
 def main() -> None:
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # our own progress display says what is happening
     app()
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import platform
 import subprocess
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ from synpo_bench.config import Cell, RunConfig
 from synpo_bench.errors import UserError
 from synpo_bench.io import content_hash, read_json, write_json_atomic
 from synpo_bench.registry import get_loss, get_task
+from synpo_bench.stats import sequence_stats, split_pairs
 from synpo_bench.train import Batch, LiveReference, PrecomputedReference, TrainOutcome, train_cell
 from tasks.base import PreferencePair, TaskAdapter, TaskData
 from tasks.caption_metrics import caption_metrics_implementation
@@ -41,8 +43,13 @@ class PreparedTask:
     data: TaskData
     base_model: Any
     pairs: list[PreferencePair]
+    """Training pairs."""
+    heldout: list[PreferencePair]
+    """Pairs of held-out clips (never trained on), for preference accuracy."""
     info: dict[str, Any]
     precomputed: PrecomputedReference | None = None
+    base_captions: list[str] | None = None
+    """The starting model's greedy captions of the eval examples, for the judge's win rate."""
 
 
 @dataclass
@@ -56,6 +63,8 @@ class RunObserver:
     """Hooks the CLI uses for progress display; the defaults do nothing."""
 
     def stage(self, message: str) -> None: ...
+
+    def stage_progress(self, label: str, done: int, total: int) -> None: ...
 
     def cell_started(self, cell: Cell, total_steps: int | None) -> None: ...
 
@@ -190,13 +199,21 @@ class GridRunner:
             model=config.model,
             seed=config.data_seed,
             cache_dir=config.cache_dir / "warmstart",
+            lora=config.lora,
+            progress=lambda step, total, loss: self.observer.stage_progress("warm start (SFT)", step, total),
         )
         task_dir = self.run_dir / task
         pairs_path = task_dir / "pairs.jsonl"
         pair_summary: dict[str, Any]
         if config.pairs_file is not None:
             pairs, skipped = read_pairs_jsonl(config.pairs_file)
-            pair_summary = {"source": str(config.pairs_file), "kept": len(pairs), "skipped_lines": skipped}
+            pair_summary = {
+                "source": str(config.pairs_file),
+                "kept": len(pairs),
+                "skipped_lines": len(skipped),
+            }
+            for message in skipped[:5]:
+                self.observer.stage(f"skipped: {message}")
         else:
             self.observer.stage(f"{task}: sampling and judging preference pairs")
             pair_set = build_preference_pairs(
@@ -206,12 +223,17 @@ class GridRunner:
                 n_samples=config.n_samples,
                 threshold=config.pair_threshold,
                 seed=config.data_seed,
+                cache_dir=config.cache_dir / "pairs",
+                progress=lambda stage, done, total: self.observer.stage_progress(
+                    f"pairs: {stage}", done, total
+                ),
             )
             pairs = pair_set.pairs
-            pair_summary = pair_set.summary() if hasattr(pair_set, "summary") else {"kept": len(pairs)}
+            pair_summary = pair_set.summary()
         if not pairs:
             raise UserError(f"task '{task}': no preference pair passed the threshold; nothing to train on")
         write_pairs_jsonl(pairs_path, pairs)
+        pairs, heldout = split_heldout(pairs)
         info = {
             "task": task,
             "synthetic": data.synthetic,
@@ -219,7 +241,7 @@ class GridRunner:
             "skipped_entries": len(data.skipped),
             "skipped_examples": data.skipped[:20],
             "warm_start": _as_dict(warm_info),
-            "pairs": pair_summary,
+            "pairs": {**pair_summary, "train": len(pairs), "heldout": len(heldout)},
             "data_hash": content_hash(
                 {
                     "pairs": [dataclasses.asdict(p) for p in pairs],
@@ -228,7 +250,7 @@ class GridRunner:
             ),
         }
         write_json_atomic(task_dir / "task.json", info)
-        return PreparedTask(task, adapter, data, base_model, pairs, info)
+        return PreparedTask(task, adapter, data, base_model, pairs, heldout, info)
 
     def _warm_start_examples(self, adapter: TaskAdapter, data: TaskData) -> tuple[list[Any], dict[str, Any]]:
         if not data.synthetic:
@@ -387,21 +409,86 @@ class GridRunner:
         return make
 
     def _evaluate(self, prepared: PreparedTask, policy: Any) -> tuple[dict[str, float], float]:
+        """The task's metrics, held-out preference accuracy, and the judge's win rate over the start."""
         start = time.perf_counter()
         model = self.accelerator.unwrap_model(policy)
         model.eval()
+        captions = self._captions(model, prepared)
         examples = prepared.data.eval
-        captions = model.generate(
-            [prepared.data.frames[e.clip_id] for e in examples],
-            [e.prompt for e in examples],
-            do_sample=False,
-            max_new_tokens=self.config.max_new_tokens,
-        )
         predictions = {
             (e.clip_id, e.dimension): caption for e, caption in zip(examples, captions, strict=True)
         }
-        quality = prepared.adapter.evaluate(predictions, prepared.data, self._judge())
+        quality = dict(prepared.adapter.evaluate(predictions, prepared.data, self._judge()))
+        if prepared.heldout:
+            quality["heldout_pref_accuracy"] = 100.0 * heldout_preference_accuracy(
+                model, prepared.heldout, prepared.data.frames, self.config.train.batch_size
+            )
+        if prepared.data.facts:
+            if prepared.base_captions is None:
+                prepared.base_captions = self._captions(prepared.base_model, prepared)
+            quality.update(win_rate(self._judge(), examples, captions, prepared.base_captions, prepared.data))
         return {key: float(value) for key, value in quality.items()}, time.perf_counter() - start
+
+    def _captions(self, model: Any, prepared: PreparedTask) -> list[str]:
+        examples = prepared.data.eval
+        with torch.inference_mode():
+            return model.generate(
+                [prepared.data.frames[e.clip_id] for e in examples],
+                [e.prompt for e in examples],
+                do_sample=False,
+                max_new_tokens=self.config.max_new_tokens,
+            )
+
+
+HELDOUT_EVERY = 10
+"""One clip in ten (by a stable hash of its id) is held out of training for preference accuracy."""
+
+
+def split_heldout(pairs: list[PreferencePair]) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """Split by clip, so no held-out clip was ever trained on; stable across runs and machines."""
+    if len(pairs) < 2 * HELDOUT_EVERY:
+        return pairs, []
+    held = {p.clip_id for p in pairs if zlib.crc32(p.clip_id.encode()) % HELDOUT_EVERY == 0}
+    return [p for p in pairs if p.clip_id not in held], [p for p in pairs if p.clip_id in held]
+
+
+def heldout_preference_accuracy(
+    model: Any, pairs: list[PreferencePair], frames: dict[str, Any], batch_size: int
+) -> float:
+    """Fraction of held-out pairs whose chosen response has the higher mean token log-probability.
+
+    The mean (not the sum) so that a shorter rejected caption does not win on length alone.
+    """
+    wins = 0
+    with torch.inference_mode():
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            clip_frames = [frames[p.clip_id] for p in chunk]
+            batch = model.collate(
+                clip_frames + clip_frames,
+                [p.prompt for p in chunk] * 2,
+                [p.chosen for p in chunk] + [p.rejected for p in chunk],
+            )
+            batch = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            logits = model(batch["frames"], batch["input_ids"], batch["attention_mask"])
+            stats = split_pairs(sequence_stats(logits, batch["labels"]))
+            wins += int((stats.chosen_logp_mean > stats.rejected_logp_mean).sum())
+    return wins / len(pairs)
+
+
+def win_rate(
+    judge: Any, examples: list[Any], captions: list[str], base_captions: list[str], data: TaskData
+) -> dict[str, float]:
+    """The judge's verdict, trained vs starting model, per eval example: win, tie or loss on its score."""
+    wins = ties = 0
+    for example, trained, base in zip(examples, captions, base_captions, strict=True):
+        facts = data.facts[example.clip_id]
+        trained_score = judge.grade(trained, facts, example.dimension).score
+        base_score = judge.grade(base, facts, example.dimension).score
+        wins += trained_score > base_score
+        ties += trained_score == base_score
+    n = max(len(examples), 1)
+    return {"win_rate": 100.0 * (wins + 0.5 * ties) / n, "tie_rate": 100.0 * ties / n}
 
 
 def _as_dict(value: Any) -> Any:

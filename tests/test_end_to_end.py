@@ -104,7 +104,7 @@ def test_shards_cover_the_grid_once(tmp_path: Path, cache_dir: Path) -> None:
         completed = cli(*args, "--shard", shard, cache=cache_dir)
         assert completed.returncode == 0, completed.stderr
     done = sorted(p.parent.parent.name for p in (tmp_path / "sharded").glob("vdc/*/seed0/result.json"))
-    assert done == ["orpo", "simpo", "sft"]
+    assert done == ["orpo", "sft", "simpo"]
 
 
 def test_non_finite_loss_fails_one_cell_and_keeps_going(tmp_path: Path, cache_dir: Path) -> None:
