@@ -255,12 +255,15 @@ class GridRunner:
     def _warm_start_examples(self, adapter: TaskAdapter, data: TaskData) -> tuple[list[Any], dict[str, Any]]:
         if not data.synthetic:
             return data.train, data.frames
-        examples = list(data.train)
-        for other in EMBEDDED_WORLD_TASKS:
-            if other != adapter.name:
-                examples += (
-                    get_task(other)().load(None, seed=self.config.data_seed, size=self.config.size).train
-                )
+        # The same union in the same order for every task, so all of them share one cached warm start.
+        examples: list[Any] = []
+        for name in EMBEDDED_WORLD_TASKS:
+            source = (
+                data
+                if name == adapter.name
+                else get_task(name)().load(None, seed=self.config.data_seed, size=self.config.size)
+            )
+            examples += source.train
         return examples, data.frames
 
     def _judge(self) -> Any:

@@ -1,0 +1,333 @@
+"""The video-LM policy: tokenizer, collate masking, logits alignment, generation, persistence, checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+
+from synpo_bench.models import ModelLoadError, VideoLM, build_model, train_tokenizer
+from synpo_bench.stats import IGNORE_INDEX, sequence_stats
+
+CAPTIONS = [
+    "A red circle moves to the left.",
+    "The camera pans right while a blue square stays still.",
+    "A small green triangle bounces on a striped background.",
+    "The camera zooms in. A large yellow box falls.",
+    "There is a purple ball moving up and an orange square moving down.",
+]
+PROMPTS = ["describe the video briefly.", "describe the camera motion in the video.", "describe."]
+FRAME_SHAPE = (8, 32, 32, 3)
+
+
+def random_clips(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, FRAME_SHAPE, dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def model() -> VideoLM:
+    return build_model(texts=CAPTIONS + PROMPTS, seed=3).eval()
+
+
+def ids(model: VideoLM, text: str) -> list[int]:
+    return model.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+# ------------------------------------------------------------------------------------------ tokenizer
+
+
+def test_tokenizer_is_deterministic_and_round_trips(tmp_path: Path) -> None:
+    first, second = train_tokenizer(CAPTIONS), train_tokenizer(list(reversed(CAPTIONS)))
+    assert first.get_vocab() == second.get_vocab()
+    for text in CAPTIONS:
+        assert first.decode(first(text)["input_ids"]) == text  # exact: spaces and punctuation kept
+    assert len(first("camera")["input_ids"]) == 1  # a word seen twice is one token
+    assert len(first("circle")["input_ids"]) > 1  # a word seen once is spelled in pieces
+    first.save_pretrained(str(tmp_path))
+    from transformers import AutoTokenizer
+
+    loaded = AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
+    assert loaded.get_vocab() == first.get_vocab()
+    specials = (loaded.bos_token, loaded.eos_token, loaded.pad_token, loaded.unk_token)
+    assert specials == ("<s>", "</s>", "<pad>", "<unk>")
+    assert loaded.decode(loaded("a red circle")["input_ids"]) == "a red circle"
+
+
+# -------------------------------------------------------------------------------------------- collate
+
+
+def test_collate_labels_only_the_response_and_eos(model: VideoLM) -> None:
+    prompts, responses = (
+        ["describe.", "describe the video briefly."],
+        ["A red circle moves to the left.", "A box."],
+    )
+    batch = model.collate(random_clips(2), prompts, responses)
+    bos, eos, pad = model.tokenizer.bos_token_id, model.tokenizer.eos_token_id, model.tokenizer.pad_token_id
+    rows = [[bos, *ids(model, p), *ids(model, r), eos] for p, r in zip(prompts, responses, strict=True)]
+    width = max(map(len, rows))
+    assert batch["input_ids"].shape == (2, width) and batch["frames"].shape == (2, *FRAME_SHAPE)
+    for index, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
+        n_prompt = 1 + len(ids(model, prompt))
+        padding = width - len(rows[index])
+        assert batch["input_ids"][index].tolist() == rows[index] + [pad] * padding  # right padding
+        assert batch["attention_mask"][index].tolist() == [1] * len(rows[index]) + [0] * padding
+        expected = [IGNORE_INDEX] * n_prompt + [*ids(model, response), eos] + [IGNORE_INDEX] * padding
+        assert batch["labels"][index].tolist() == expected
+    assert batch["frames"].dtype == torch.uint8
+
+
+def test_collate_rejects_mismatched_lengths_and_frame_shapes(model: VideoLM) -> None:
+    with pytest.raises(ValueError, match="as many clips"):
+        model.collate(random_clips(1), ["a", "b"], ["c", "d"])
+    with pytest.raises(ValueError, match="frames of shape"):
+        model.collate([np.zeros((4, 32, 32, 3), np.uint8)], ["a"], ["b"])
+
+
+# ------------------------------------------------------------------------------------------- forward
+
+
+def test_sequence_stats_match_a_per_token_loop_over_prefixes(model: VideoLM) -> None:
+    """The fast path (one forward, shifted) equals scoring each response token from its own prefix."""
+    clips = random_clips(2, seed=1)
+    batch = model.collate(clips, ["describe.", "describe the video briefly."], CAPTIONS[:2])
+    with torch.no_grad():
+        stats = sequence_stats(
+            model(batch["frames"], batch["input_ids"], batch["attention_mask"]), batch["labels"]
+        )
+        for row in range(2):
+            total, count = 0.0, 0
+            for position in range(1, batch["input_ids"].shape[1]):
+                target = int(batch["labels"][row, position])
+                if target == IGNORE_INDEX:
+                    continue
+                prefix = batch["input_ids"][row : row + 1, :position]
+                logits = model(batch["frames"][row : row + 1], prefix, torch.ones_like(prefix))
+                total += float(torch.log_softmax(logits[0, -1].double(), -1)[target])
+                count += 1
+            assert stats.n_tokens[row].item() == count
+            assert stats.logp_sum[row].item() == pytest.approx(total, abs=1e-3)
+
+
+def test_logits_cover_text_positions_and_frames_matter(model: VideoLM) -> None:
+    batch = model.collate(random_clips(2), ["describe."] * 2, CAPTIONS[:2])
+    with torch.no_grad():
+        with_frames = model(batch["frames"], batch["input_ids"], batch["attention_mask"])
+        text_only = model(None, batch["input_ids"], batch["attention_mask"])
+        other_clips = model(
+            model.frames_tensor(random_clips(2, seed=9)), batch["input_ids"], batch["attention_mask"]
+        )
+    assert with_frames.shape == (*batch["input_ids"].shape, len(model.tokenizer))
+    assert text_only.shape == with_frames.shape
+    assert not torch.allclose(with_frames, text_only, atol=1e-4)
+    assert not torch.allclose(with_frames, other_clips, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------- generation
+
+
+def test_sampling_is_deterministic_for_a_generator(model: VideoLM) -> None:
+    clips, prompts = random_clips(3), PROMPTS
+
+    def sample(seed: int) -> list[str]:
+        generator = torch.Generator().manual_seed(seed)
+        return model.generate(
+            clips, prompts, do_sample=True, max_new_tokens=12, generator=generator, top_k=50
+        )
+
+    assert sample(0) == sample(0)
+    assert sample(0) != sample(1)
+    assert model.generate(clips, prompts, max_new_tokens=12) == model.generate(
+        clips, prompts, max_new_tokens=12
+    )
+
+
+def test_left_padded_batches_generate_what_single_rows_do(model: VideoLM) -> None:
+    clips, prompts = random_clips(3, seed=2), PROMPTS  # prompts of different lengths: left padding
+    batched = model.generate(clips, prompts, max_new_tokens=10)
+    single = [model.generate([c], [p], max_new_tokens=10)[0] for c, p in zip(clips, prompts, strict=True)]
+    assert batched == single
+    assert model.generate(clips, prompts, max_new_tokens=10, batch_size=2) == batched
+
+
+def test_contrastive_step_matches_hand_computation(model: VideoLM) -> None:
+    clips, prompts, alpha = random_clips(3, seed=4), PROMPTS, 2.0
+    rows = [[model.tokenizer.bos_token_id, *ids(model, p)] for p in prompts]
+    expected = []
+    with torch.no_grad():
+        for clip, row in zip(clips, rows, strict=True):
+            input_ids = torch.tensor([row])
+            mask = torch.ones_like(input_ids)
+            seeing = model(model.frames_tensor([clip]), input_ids, mask)[0, -1].double()
+            blind = model(None, input_ids, mask)[0, -1].double()
+            token = int(((1 + alpha) * seeing - alpha * blind).argmax())
+            expected.append(model.tokenizer.decode([token], skip_special_tokens=True).strip())
+    got = model.generate(clips, prompts, max_new_tokens=1, contrastive_alpha=alpha)
+    assert got == expected
+    plain = model.generate(clips, prompts, max_new_tokens=8)
+    assert model.generate(clips, prompts, max_new_tokens=8, contrastive_alpha=alpha) != plain
+
+
+def test_generation_stops_at_eos_and_restores_training_mode(model: VideoLM) -> None:
+    model.train()
+    bonus = torch.zeros(len(model.tokenizer))
+    bonus[model.tokenizer.eos_token_id] = 1000.0  # EOS wins every step
+    hook = model.lm.get_output_embeddings().register_forward_hook(lambda _m, _i, out: out + bonus)
+    try:
+        assert model.generate(random_clips(2), PROMPTS[:2], max_new_tokens=5) == ["", ""]
+        assert model.training
+    finally:
+        hook.remove()
+        model.eval()
+
+
+# --------------------------------------------------------------------------------------- persistence
+
+
+def test_save_load_round_trip(model: VideoLM, tmp_path: Path) -> None:
+    model.save(tmp_path / "saved")
+    loaded = VideoLM.load(tmp_path / "saved").eval()
+    batch = model.collate(random_clips(2), PROMPTS[:2], CAPTIONS[:2])
+    with torch.no_grad():
+        before = model(batch["frames"], batch["input_ids"], batch["attention_mask"])
+        after = loaded(batch["frames"], batch["input_ids"], batch["attention_mask"])
+    assert torch.equal(before, after)
+    assert loaded.tokenizer.get_vocab() == model.tokenizer.get_vocab()
+    assert loaded.generate(random_clips(2), PROMPTS[:2], max_new_tokens=6) == model.generate(
+        random_clips(2), PROMPTS[:2], max_new_tokens=6
+    )
+    copied = copy.deepcopy(loaded)  # the engine deep-copies the starting policy for every cell
+    assert copied.generate(random_clips(1), PROMPTS[:1], max_new_tokens=6) == loaded.generate(
+        random_clips(1), PROMPTS[:1], max_new_tokens=6
+    )
+
+
+def test_build_is_a_pure_function_of_the_seed() -> None:
+    first, second = build_model(texts=CAPTIONS, seed=5), build_model(texts=CAPTIONS, seed=5)
+    state = first.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in second.state_dict().items())
+    third = build_model(texts=CAPTIONS, seed=6)
+    assert not torch.equal(third.encoder.region.weight, first.encoder.region.weight)
+
+
+# --------------------------------------------------------------------------------- HF checkpoints
+
+
+def save_llama_checkpoint(path: Path) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = train_tokenizer(CAPTIONS + PROMPTS)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+
+
+def save_gpt2_checkpoint(path: Path) -> None:
+    """GPT-2 style: absolute positions, BOS = EOS, and no pad token."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator(CAPTIONS + PROMPTS, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>"
+    )
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=64,
+        n_layer=1,
+        n_head=2,
+        n_positions=128,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    GPT2LMHeadModel(config).save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+
+
+@pytest.mark.parametrize("save", [save_llama_checkpoint, save_gpt2_checkpoint], ids=["llama", "gpt2"])
+def test_a_local_checkpoint_takes_the_same_code_path(save, tmp_path: Path) -> None:
+    save(tmp_path / "ckpt")
+    policy = build_model(str(tmp_path / "ckpt"), seed=0)
+    assert policy.vision_config.hidden_size == 64 and policy.source == str(tmp_path / "ckpt")
+    assert policy.tokenizer.pad_token_id is not None
+    batch = policy.collate(random_clips(2), PROMPTS[:2], CAPTIONS[:2])
+    labelled = batch["labels"] != IGNORE_INDEX
+    assert (batch["input_ids"][labelled] == batch["labels"][labelled]).all()
+    with torch.no_grad():
+        logits = policy(batch["frames"], batch["input_ids"], batch["attention_mask"])
+    assert logits.shape[:2] == batch["input_ids"].shape
+    assert torch.isfinite(sequence_stats(logits, batch["labels"]).logp_sum).all()
+    generator = torch.Generator().manual_seed(0)
+    captions = policy.generate(
+        random_clips(2), PROMPTS[:2], do_sample=True, generator=generator, max_new_tokens=6
+    )
+    assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
+    assert policy.generate(random_clips(2), PROMPTS[:2], max_new_tokens=6, contrastive_alpha=1.0)
+    policy.save(tmp_path / "video")
+    reloaded = VideoLM.load(tmp_path / "video")
+    assert reloaded.generate(random_clips(2), PROMPTS[:2], max_new_tokens=6) == policy.generate(
+        random_clips(2), PROMPTS[:2], max_new_tokens=6
+    )
+
+
+def test_missing_checkpoints_are_named_in_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ValueError, match="no-such-model"):
+        build_model(str(missing))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="someone/not-downloaded"):
+        build_model("someone/not-downloaded")
+    with pytest.raises(ValueError, match="texts"):
+        build_model(None)
+
+
+# ----------------------------------------------------------------------------------------------- LoRA
+
+
+def test_lora_trains_adapters_and_the_encoder_only(tmp_path: Path) -> None:
+    pytest.importorskip("peft")
+    policy = build_model(texts=CAPTIONS, seed=0, lora=True)
+    trainable = {name for name, p in policy.named_parameters() if p.requires_grad}
+    assert any("lora_" in name for name in trainable)
+    assert any(name.startswith("encoder.") for name in trainable)
+    assert not any(name.startswith("lm.") and "lora_" not in name for name in trainable)
+    batch = policy.collate(random_clips(1), PROMPTS[:1], CAPTIONS[:1])
+    with torch.no_grad():
+        before = policy(batch["frames"], batch["input_ids"], batch["attention_mask"])
+    policy.save(tmp_path / "lora")
+    loaded = VideoLM.load(tmp_path / "lora")
+    assert loaded.lora
+    with torch.no_grad():
+        after = loaded(batch["frames"], batch["input_ids"], batch["attention_mask"])
+    assert torch.allclose(before, after, atol=1e-5)  # merged adapters + fresh (zero) adapters
+
+
+def test_lora_without_peft_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "peft", None)
+    with pytest.raises(ModelLoadError, match="peft"):
+        build_model(texts=CAPTIONS, lora=True)
