@@ -6,11 +6,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint
+.PHONY: run test lint ci-gate ci-baseline
+
+# The CI regression gate: a short run on the default world (a shorter warm start and budget; its own
+# cache and results, so nothing of a user's is reused) checked against reports/baseline-short.json.
+GATE_DIR ?= .ci-gate
+GATE_RUN := $(BIN)/synpo-bench run --tasks vdc,vatex --losses dpo,simpo,synpo --warm-start-steps 300 \
+	--budget steps=20 --run-id gate --out $(GATE_DIR)/results --cache-dir $(GATE_DIR)/cache
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lora]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -22,3 +28,13 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+ci-gate: $(STAMP)
+	rm -rf $(GATE_DIR)
+	HF_HUB_OFFLINE=1 $(GATE_RUN)
+	$(BIN)/synpo-bench check $(GATE_DIR)/results/gate --baseline reports/baseline-short.json
+
+ci-baseline: $(STAMP)
+	rm -rf $(GATE_DIR)
+	HF_HUB_OFFLINE=1 $(GATE_RUN)
+	$(BIN)/synpo-bench report $(GATE_DIR)/results/gate --format json --out reports/baseline-short.json

@@ -68,6 +68,8 @@ class Results:
     cells: pd.DataFrame
     steps: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    start: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per task, the starting model's quality (from ``<task>/task.json``), before any preference training."""
 
     @property
     def run_id(self) -> str:
@@ -159,7 +161,30 @@ def load_results(path: Path) -> Results:
         if steps
         else pd.DataFrame(columns=[*_IDENTITY_KEYS, "status", "step", "metric", "value"])
     )
-    return Results(run_dir=run_dir, cells=cells, steps=curves, warnings=warnings)
+    start = {task: _start_quality(run_dir / task, warnings) for task in sorted(cells["task"].unique())}
+    return Results(
+        run_dir=run_dir,
+        cells=cells,
+        steps=curves,
+        warnings=warnings,
+        start={task: quality for task, quality in start.items() if quality},
+    )
+
+
+def _start_quality(task_dir: Path, warnings: list[str]) -> dict[str, float]:
+    """The starting model's metrics the runner recorded for a task; empty when there are none."""
+    path = task_dir / "task.json"
+    if not path.is_file():
+        return {}
+    info = read_json_object(path, warnings) or {}
+    quality = info.get("start_quality")
+    if not isinstance(quality, dict):
+        return {}
+    return {
+        str(name): float(value)
+        for name, value in quality.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    }
 
 
 def _read_cell(folder: Path, warnings: list[str]) -> tuple[dict[str, Any], dict[str, Any] | None] | None:

@@ -79,6 +79,8 @@ class TaskInfo:
     caption_metrics: str | None
     ref_modes: dict[str, str]
     memory_kind: str | None
+    start: dict[str, float] = field(default_factory=dict)
+    """The starting model's quality: every loss trains from it, so it is the bar to clear."""
 
 
 @dataclass
@@ -98,6 +100,10 @@ class Report:
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
     interval_method: str = INTERVAL_METHOD
+
+
+START_ROW = "(start)"
+"""The quality table's row for the model before preference training."""
 
 
 def build_report(results: Results) -> Report:
@@ -130,6 +136,7 @@ def _task_info(results: Results, task: str) -> TaskInfo:
             for loss in results.losses(task)
         },
         memory_kind=_joined(cells, "memory_kind"),
+        start=dict(results.start.get(task, {})),
     )
 
 
@@ -188,6 +195,12 @@ def quality_grid(report: Report, info: TaskInfo) -> Grid:
             Cell(_status_text(report, info.name, loss)),
         ]
         rows.append(row)
+    if info.start:
+        start_row = [Cell(START_ROW)]
+        for metric in info.metrics:
+            value = info.start.get(metric)
+            start_row.append(Cell("-" if value is None else f"{value:.{decimals_for(value)}f}"))
+        rows.append([*start_row, Cell("-"), Cell("before training")])
     notes = [f"data: {info.data_label}"]
     if info.judge:
         notes.append(f"judge: {info.judge}")
@@ -195,6 +208,8 @@ def quality_grid(report: Report, info: TaskInfo) -> Grid:
         notes.append(f"caption metrics: {info.caption_metrics}")
     notes.append("reference model: " + ", ".join(f"{loss} {mode}" for loss, mode in info.ref_modes.items()))
     notes.append(f"{report.interval_method}; best mean per column in bold (higher is better)")
+    if info.start:
+        notes.append(f"{START_ROW}: the warm-started model every loss starts from, evaluated the same way")
     title = f"{info.name}: quality" + (" [synthetic data]" if info.synthetic else "")
     return Grid(title, ["loss", *info.metrics, "seeds", "status"], rows, notes)
 
@@ -290,13 +305,29 @@ def render_rich(report: Report) -> RenderableType:
     return Group(*parts)
 
 
+MAX_TERMINAL_COLUMNS = 10
+"""Wider grids are shown transposed in the terminal (one row per metric, one column per loss): VDC's
+fifteen metrics as columns fold every header into a stack of letters."""
+
+
 def rich_table(grid: Grid) -> Table:
+    if len(grid.columns) > MAX_TERMINAL_COLUMNS:
+        grid = transposed(grid)
     table = Table(title=grid.title, title_justify="left")
     for index, column in enumerate(grid.columns):
         table.add_column(column, justify="left" if index == 0 else "right", overflow="fold")
     for row in grid.rows:
         table.add_row(*(Text(cell.text, style="bold" if cell.best else "") for cell in row))
     return table
+
+
+def transposed(grid: Grid) -> Grid:
+    """The same cells with rows and columns swapped; the first column's header names the new row labels."""
+    columns = ["metric", *(row[0].text for row in grid.rows)]
+    rows = [
+        [Cell(name), *(row[index] for row in grid.rows)] for index, name in enumerate(grid.columns) if index
+    ]
+    return Grid(grid.title, columns, rows, grid.notes)
 
 
 def render_text(report: Report, width: int = 140) -> str:
@@ -408,6 +439,7 @@ def report_payload(report: Report) -> dict[str, Any]:
             "memory_kind": info.memory_kind,
             "losses": info.losses,
             "metrics": info.metrics,
+            "start_quality": info.start,
         }
     return payload
 

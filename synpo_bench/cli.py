@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from synpo_bench.budgets import Budget
 from synpo_bench.config import DEFAULT_LOSSES, DEFAULT_TASKS, REF_MODES, RunConfig, Shard, default_cache_dir
 from synpo_bench.errors import UserError
 from synpo_bench.registry import TASKS, get_loss_spec, get_task, import_plugins, list_losses, list_tasks
-from synpo_bench.train import TrainSettings
+from synpo_bench.train import DEFAULT_LR, TrainSettings
 
 app = typer.Typer(
     name="synpo-bench",
@@ -184,13 +185,30 @@ def run_command(
     ] = "live",
     batch_size: Annotated[int, typer.Option(help="Preference pairs per micro-batch.")] = 16,
     grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear warm-up and decay).")] = 5e-4,
+    lr: Annotated[
+        float, typer.Option(help="Peak learning rate (AdamW, linear warm-up and decay); same for every loss.")
+    ] = DEFAULT_LR,
     param: Annotated[
         list[str] | None, typer.Option(help="Loss hyper-parameter override LOSS.NAME=VALUE (repeatable).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[str, typer.Option(help="Mixed precision: no, fp16 or bf16.")] = "no",
     lora: Annotated[bool, typer.Option(help="Train LoRA adapters (peft) instead of all weights.")] = False,
+    judge: Annotated[
+        str,
+        typer.Option(
+            help="Caption judge for VDC-style scoring: exact (ground-truth facts of the embedded world) "
+            "or an OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (key from OPENAI_API_KEY)."
+        ),
+    ] = "exact",
+    judge_model: Annotated[str | None, typer.Option(help="Model name to ask, with an HTTP --judge.")] = None,
+    warm_start_steps: Annotated[
+        int | None,
+        typer.Option(
+            help="SFT steps of the shared warm start (default: about 11 passes over the training "
+            "captions, 40 to 1500 steps; cached, so only the first run pays)."
+        ),
+    ] = None,
     shard: Annotated[str, typer.Option(help="Run slice i of n of the grid (0-based), e.g. 0/4.")] = "0/1",
     rerun: Annotated[str, typer.Option(help="Re-run finished cells: none, failed or all.")] = "none",
     plugin: Annotated[
@@ -232,6 +250,9 @@ def run_command(
             device=device,
             precision=precision,
             lora=lora,
+            warm_start_steps=warm_start_steps,
+            judge=judge,
+            judge_model=judge_model,
             shard=Shard.parse(shard),
             rerun=rerun,
             cache_dir=cache_dir or default_cache_dir(),
@@ -241,7 +262,8 @@ def run_command(
         validate_config(config)
         with RichObserver(len(config.cells())) as observer:
             reports = GridRunner(config, observer).run()
-    console.print(summary_table(reports))
+    for table in summary_tables(reports, config.run_dir()):
+        console.print(table)
     console.print(f"results: {config.run_dir()}  (full report: synpo-bench report {config.run_dir()})")
     failed = [r for r in reports if r.status == "failed"]
     for report in failed:
@@ -307,26 +329,55 @@ class RichObserver:
         self.progress.advance(self.grid)
 
 
-def summary_table(reports: list[Any]) -> Table:
-    table = Table(title="synpo-bench run summary")
-    for column in ("task", "loss", "seed", "status", "quality", "time/step", "tokens/s", "peak MB"):
-        table.add_column(column, overflow="fold")
-    for report in reports:
-        result = report.result
-        cost = result.get("cost", {})
-        quality = result.get("quality", {})
-        headline = ", ".join(f"{k}={quality[k]:.3g}" for k in _headline(report.cell.task, quality))
-        table.add_row(
-            report.cell.task,
-            report.cell.loss,
-            str(report.cell.seed),
-            report.status if report.status != "skipped" else f"{result.get('status', '?')} (cached)",
-            headline or "-",
-            f"{cost['time_per_step_s'] * 1000:.1f} ms" if "time_per_step_s" in cost else "-",
-            f"{cost['tokens_per_s']:.0f}" if "tokens_per_s" in cost else "-",
-            f"{cost['peak_memory_mb']:.0f}" if "peak_memory_mb" in cost else "-",
-        )
-    return table
+def summary_tables(reports: list[Any], run_dir: Path) -> list[Table]:
+    """One table per task: its headline metrics and the win rate over the start, then what each loss cost.
+
+    The ``(start)`` row is the warm-started model every loss trains from: the bar each loss has to clear.
+    """
+    tables = []
+    for task in dict.fromkeys(report.cell.task for report in reports):
+        rows = [report for report in reports if report.cell.task == task]
+        metrics = _headline(task, {k: v for r in rows for k, v in r.result.get("quality", {}).items()})
+        table = Table(title=f"{task}: summary (higher quality is better)")
+        for column in ("loss", "seed", "status", *metrics, "win %", "ms/step", "tok/s", "peak MB"):
+            table.add_column(column, justify="left" if column in ("loss", "status") else "right")
+        for report in rows:
+            result, cost = report.result, report.result.get("cost", {})
+            quality = result.get("quality", {})
+            status = report.status if report.status != "skipped" else f"{result.get('status', '?')} (cached)"
+            table.add_row(
+                report.cell.loss,
+                str(report.cell.seed),
+                status,
+                *(_number(quality.get(name)) for name in metrics),
+                _number(quality.get("win_rate")),
+                _number(cost.get("time_per_step_s"), scale=1000),
+                _number(cost.get("tokens_per_s"), digits=0),
+                _number(cost.get("peak_memory_mb"), digits=0),
+            )
+        start = _start_quality(run_dir / task)
+        if start:
+            table.add_row("(start)", "-", "before training", *(_number(start.get(m)) for m in metrics))
+        tables.append(table)
+    return tables
+
+
+def _number(value: Any, *, scale: float = 1.0, digits: int | None = None) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    value = float(value) * scale
+    if digits is None:
+        digits = 1 if abs(value) >= 10 else 2 if abs(value) >= 0.1 else 3
+    return f"{value:.{digits}f}"
+
+
+def _start_quality(task_dir: Path) -> dict[str, float]:
+    try:
+        info = json.loads((task_dir / "task.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    quality = info.get("start_quality") if isinstance(info, dict) else None
+    return quality if isinstance(quality, dict) else {}
 
 
 def _headline(task: str, quality: dict[str, float]) -> list[str]:

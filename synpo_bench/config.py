@@ -74,9 +74,16 @@ class RunConfig:
     device: str = "auto"
     precision: str = "no"
     lora: bool = False
+    warm_start_steps: int | None = None
+    """SFT steps of the warm start; None picks them from the data size (``default_steps``)."""
+    judge: str = "exact"
+    """``exact`` (the embedded world's exact-fact judge) or an OpenAI-compatible base URL."""
+    judge_model: str | None = None
     n_samples: int = 4
     pair_threshold: float = 4.0
-    max_new_tokens: int = 48
+    max_new_tokens: int | None = None
+    """Evaluation caption length; None: the longest eval reference (in the model's tokens) + 8, so no
+    caption is cut shorter than the references it is scored against."""
     shard: Shard = field(default_factory=Shard)
     rerun: str = "none"
     """"none": skip finished cells; "failed": re-run failed ones; "all": re-run everything."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import platform
 import subprocess
 import time
@@ -24,7 +25,7 @@ from accelerate import Accelerator
 from synpo_bench import __version__
 from synpo_bench.config import Cell, RunConfig
 from synpo_bench.errors import UserError
-from synpo_bench.io import content_hash, read_json, write_json_atomic
+from synpo_bench.io import content_hash, read_json, write_json_atomic, write_text_atomic
 from synpo_bench.registry import get_loss, get_task
 from synpo_bench.stats import sequence_stats, split_pairs
 from synpo_bench.train import Batch, LiveReference, PrecomputedReference, TrainOutcome, train_cell
@@ -119,6 +120,8 @@ def validate_config(config: RunConfig) -> None:
         raise UserError(f"--data-dir {config.data_dir}: no such file or directory")
     if config.pairs_file is not None and not config.pairs_file.is_file():
         raise UserError(f"--pairs {config.pairs_file}: no such file")
+    if config.warm_start_steps is not None and config.warm_start_steps < 1:
+        raise UserError(f"--warm-start-steps must be at least 1, got {config.warm_start_steps}")
     if config.train.batch_size < 1 or config.train.grad_accum < 1:
         raise UserError("--batch-size and --grad-accum must be at least 1")
     if config.budget.kind == "pairs" and config.budget.value < config.train.batch_size:
@@ -126,6 +129,9 @@ def validate_config(config: RunConfig) -> None:
             f"budget {config.budget} is smaller than one batch ({config.train.batch_size} pairs): "
             "not a single optimizer step would run"
         )
+    from tasks.http_judge import make_judge
+
+    make_judge(config.judge, config.judge_model)  # a bad --judge fails here, before any training
     resolve_device(config.device)
     _check_writable(config.out)
 
@@ -147,6 +153,7 @@ class GridRunner:
         self.run_dir = config.run_dir()
         self.device = resolve_device(config.device)
         self._accelerator: Accelerator | None = None
+        self._judge_instance: Any = None
 
     @property
     def accelerator(self) -> Accelerator:
@@ -199,6 +206,7 @@ class GridRunner:
             model=config.model,
             seed=config.data_seed,
             cache_dir=config.cache_dir / "warmstart",
+            steps=config.warm_start_steps,
             lora=config.lora,
             progress=lambda step, total, loss: self.observer.stage_progress("warm start (SFT)", step, total),
         )
@@ -249,8 +257,11 @@ class GridRunner:
                 }
             ),
         }
+        prepared = PreparedTask(task, adapter, data, base_model, pairs, heldout, info)
+        self.observer.stage(f"{task}: evaluating the starting model")
+        info["start_quality"] = self._evaluate_start(prepared)
         write_json_atomic(task_dir / "task.json", info)
-        return PreparedTask(task, adapter, data, base_model, pairs, heldout, info)
+        return prepared
 
     def _warm_start_examples(self, adapter: TaskAdapter, data: TaskData) -> tuple[list[Any], dict[str, Any]]:
         if not data.synthetic:
@@ -267,17 +278,27 @@ class GridRunner:
         return examples, data.frames
 
     def _judge(self) -> Any:
+        """The evaluation judge the user chose (``--judge``), built once per run."""
+        if self._judge_instance is None:
+            from tasks.http_judge import make_judge
+
+            self._judge_instance = make_judge(self.config.judge, self.config.judge_model)
+        return self._judge_instance
+
+    def _pair_judge(self, data: TaskData) -> Any:
+        """Pairs are rated against ground-truth facts: the chosen judge when it can rate candidates
+        (H, F, C), otherwise the exact-fact judge."""
+        if not data.facts:
+            raise UserError(
+                f"task '{data.task}': real data has no ground-truth facts to rate sampled captions; "
+                "give preference pairs with --pairs FILE"
+            )
+        judge = self._judge()
+        if hasattr(judge, "rate"):
+            return judge
         from tasks.judge import ExactFactJudge
 
         return ExactFactJudge()
-
-    def _pair_judge(self, data: TaskData) -> Any:
-        if not data.facts:
-            raise UserError(
-                f"task '{data.task}': real data has no ground-truth facts for the exact judge; "
-                "give preference pairs with --pairs FILE"
-            )
-        return self._judge()
 
     # ------------------------------------------------------------------------------------------ cells
 
@@ -313,7 +334,7 @@ class GridRunner:
             "git_sha": git_sha(),
             "data_hash": prepared.info["data_hash"],
             "synthetic": prepared.data.synthetic,
-            "judge": "exact-fact",
+            "judge": getattr(self._judge(), "name", type(self._judge()).__name__),
             "caption_metrics": caption_metrics_implementation(),
             "device": str(self.device),
             "started_at": datetime.now(timezone.utc).isoformat(),
@@ -353,7 +374,7 @@ class GridRunner:
             )
             result.update(self._outcome_fields(outcome))
             if outcome.failure is None:
-                result["quality"], result["eval_s"] = self._evaluate(prepared, policy)
+                result["quality"], result["eval_s"] = self._evaluate(prepared, policy, folder)
         except (KeyboardInterrupt, SystemExit):
             raise  # the manifest without a result marks the cell as interrupted; a re-run redoes it
         except Exception as error:  # one broken cell must not lose the others' results
@@ -411,12 +432,31 @@ class GridRunner:
 
         return make
 
-    def _evaluate(self, prepared: PreparedTask, policy: Any) -> tuple[dict[str, float], float]:
+    def _evaluate(self, prepared: PreparedTask, policy: Any, folder: Path) -> tuple[dict[str, float], float]:
         """The task's metrics, held-out preference accuracy, and the judge's win rate over the start."""
         start = time.perf_counter()
         model = self.accelerator.unwrap_model(policy)
-        model.eval()
-        captions = self._captions(model, prepared)
+        captions = self._captions(model, prepared.data)
+        write_captions(folder / CAPTIONS_FILE, prepared.data.eval, captions)
+        quality = self._quality(model, prepared, captions)
+        if prepared.data.facts:
+            if prepared.base_captions is None:
+                prepared.base_captions = self._captions(prepared.base_model, prepared.data)
+            quality.update(
+                win_rate(self._judge(), prepared.data.eval, captions, prepared.base_captions, prepared.data)
+            )
+        return quality, time.perf_counter() - start
+
+    def _evaluate_start(self, prepared: PreparedTask) -> dict[str, float]:
+        """The starting point every loss trains from, measured the way the cells are: the row that shows
+        whether preference training helped at all."""
+        prepared.base_captions = self._captions(prepared.base_model, prepared.data)
+        write_captions(
+            self.run_dir / prepared.name / CAPTIONS_FILE, prepared.data.eval, prepared.base_captions
+        )
+        return self._quality(prepared.base_model, prepared, prepared.base_captions)
+
+    def _quality(self, model: Any, prepared: PreparedTask, captions: list[str]) -> dict[str, float]:
         examples = prepared.data.eval
         predictions = {
             (e.clip_id, e.dimension): caption for e, caption in zip(examples, captions, strict=True)
@@ -426,21 +466,41 @@ class GridRunner:
             quality["heldout_pref_accuracy"] = 100.0 * heldout_preference_accuracy(
                 model, prepared.heldout, prepared.data.frames, self.config.train.batch_size
             )
-        if prepared.data.facts:
-            if prepared.base_captions is None:
-                prepared.base_captions = self._captions(prepared.base_model, prepared)
-            quality.update(win_rate(self._judge(), examples, captions, prepared.base_captions, prepared.data))
-        return {key: float(value) for key, value in quality.items()}, time.perf_counter() - start
+        return {key: float(value) for key, value in quality.items()}
 
-    def _captions(self, model: Any, prepared: PreparedTask) -> list[str]:
-        examples = prepared.data.eval
+    def _captions(self, model: Any, data: TaskData) -> list[str]:
+        model.eval()
         with torch.inference_mode():
             return model.generate(
-                [prepared.data.frames[e.clip_id] for e in examples],
-                [e.prompt for e in examples],
+                [data.frames[e.clip_id] for e in data.eval],
+                [e.prompt for e in data.eval],
                 do_sample=False,
-                max_new_tokens=self.config.max_new_tokens,
+                max_new_tokens=self.config.max_new_tokens or eval_caption_tokens(model, data),
             )
+
+
+MAX_EVAL_CAPTION_TOKENS = 512
+
+
+def eval_caption_tokens(model: Any, data: TaskData) -> int:
+    """The longest eval reference in the model's tokens, plus room for the EOS and a little more."""
+    references = [reference for example in data.eval for reference in example.references]
+    if not references:
+        return 48
+    lengths = map(len, model.tokenizer(references, add_special_tokens=False)["input_ids"])
+    return min(MAX_EVAL_CAPTION_TOKENS, max(lengths) + 8)
+
+
+CAPTIONS_FILE = "captions.jsonl"
+"""The evaluated captions, one JSON line per eval example: for reading what a loss did to the model."""
+
+
+def write_captions(path: Path, examples: list[Any], captions: list[str]) -> None:
+    lines = (
+        json.dumps({"clip_id": e.clip_id, "dimension": e.dimension, "caption": c}, ensure_ascii=False)
+        for e, c in zip(examples, captions, strict=True)
+    )
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 HELDOUT_EVERY = 10

@@ -35,12 +35,18 @@ class Policy(Protocol):
     def __call__(self, frames: Tensor | None, input_ids: Tensor, attention_mask: Tensor) -> Tensor: ...
 
 
+DEFAULT_LR = 1e-5
+"""Preference-training peak learning rate. Swept on the embedded default (60 steps, batch 16, from the
+cached warm start): at 5e-4 and 5e-5 every loss collapsed the captions (VATEX CIDEr 28 -> under 8); at
+1e-5 the losses separate and VATEX CIDEr rises to 36-39. Real checkpoints usually want less (5e-7-1e-6)."""
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     batch_size: int = 16
     """Preference pairs per micro-batch (the forward pass sees twice as many rows)."""
     grad_accum: int = 1
-    lr: float = 5e-4
+    lr: float = DEFAULT_LR
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0

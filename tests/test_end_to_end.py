@@ -21,10 +21,13 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-def cli(*args: str, cache: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cache: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}
+    cache_args = ["--cache-dir", str(cache)] if cache is not None else []
     return subprocess.run(
-        [str(SCRIPT), *args, "--cache-dir", str(cache)],
+        [str(SCRIPT), *args, *cache_args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -65,7 +68,9 @@ def test_run_writes_every_cell(first_run: tuple[Path, subprocess.CompletedProces
         assert result["cost"]["forward_passes"] == (6 if loss == "dpo" else 3)
         assert len((folder / "metrics.jsonl").read_text().splitlines()) == 3
     assert (runs[0] / "vdc" / "pairs.jsonl").stat().st_size > 0
-    assert "run summary" in completed.stdout
+    assert "vdc: summary" in completed.stdout and "(start)" in completed.stdout
+    start = json.loads((runs[0] / "vdc" / "task.json").read_text())["start_quality"]
+    assert set(start) >= {"mean_accuracy", "mean_score"}
 
 
 def test_rerun_skips_finished_cells(
@@ -143,3 +148,64 @@ def test_non_finite_loss_fails_one_cell_and_keeps_going(tmp_path: Path, cache_di
     assert "not finite" in failed["error"]["reason"]
     simpo = json.loads(next((tmp_path / "r").glob("*/vdc/simpo/seed0/result.json")).read_text())
     assert simpo["status"] == "done"
+
+
+def test_report_json_is_a_baseline_that_check_gates_on(
+    first_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+) -> None:
+    out, _ = first_run
+    run_dir = next(out.iterdir())
+    baseline = tmp_path / "baseline.json"
+    completed = cli("report", str(run_dir), "--format", "json", "--out", str(baseline))
+    assert completed.returncode == 0, completed.stderr
+    payload = json.loads(baseline.read_text())
+    measured = payload["tasks"]["vdc"]["synpo"]["mean_score"]
+    assert payload["task_info"]["vdc"]["start_quality"]["mean_score"] >= 0
+    # The run against its own numbers passes the gate.
+    assert cli("check", str(run_dir), "--baseline", str(baseline)).returncode == 0
+    # A baseline that claims synpo used to be clearly better is a regression: exit 1, named.
+    payload["tasks"]["vdc"]["synpo"]["mean_score"] = measured + 5.0
+    doctored = tmp_path / "doctored.json"
+    doctored.write_text(json.dumps(payload))
+    failed = cli("check", str(run_dir), "--baseline", str(doctored))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "synpo" in failed.stdout and "mean_score" in failed.stdout
+
+
+def test_an_http_judge_scores_the_cells(tmp_path: Path, cache_dir: Path) -> None:
+    """`--judge URL` reaches evaluation: a stub endpoint that always answers 1 correct, 1 missed gives
+    every VDC dimension 50% accuracy and a 2.5 score, and the manifest names that judge."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            reply = '{"correct": 1, "missed": 1, "hallucinated": 0}'
+            body = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        args = ["run", "--losses", "synpo", *TINY, "--out", str(tmp_path), "--run-id", "judged"]
+        completed = cli(*args, "--judge", url, "--judge-model", "stub-judge", cache=cache_dir)
+    finally:
+        server.shutdown()
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    folder = tmp_path / "judged" / "vdc" / "synpo" / "seed0"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    quality = json.loads((folder / "result.json").read_text())["quality"]
+    assert manifest["judge"] == f"http:stub-judge@{url}"
+    assert quality["mean_accuracy"] == 50.0 and quality["mean_score"] == 2.5
+    assert requests and all(r["model"] == "stub-judge" for r in requests)

@@ -31,19 +31,18 @@ from synpo_bench.models.video_lm import TinyLMConfig, VideoLM, VisionConfig, bui
 from synpo_bench.stats import IGNORE_INDEX
 from tasks.base import CaptionExample
 
-WARM_START_VERSION = "1"
+WARM_START_VERSION = "2"
 
 DEFAULT_BATCH_SIZE = 32
-DEFAULT_LR = 3e-3
-DEFAULT_EPOCHS = 6.0
+DEFAULT_LR = 1e-3
+DEFAULT_EPOCHS = 11.0
 """Passes over the examples when ``steps`` is not given (each pass draws one reference per example)."""
-MIN_STEPS, MAX_STEPS = 40, 800
+MIN_STEPS, MAX_STEPS = 40, 1500
 """Bounds on the automatic step count: enough to learn the caption grammar on the tiny world, and about
-90 s of SFT on two CPU cores for the default world (3584 examples)."""
+three minutes of SFT on two CPU cores for the default world (3584 examples, 1232 steps). Measured on the
+default world: 600 steps at lr 1e-3 leave the model at about 25% fact accuracy on the judge, 1200 at
+about 30%; lr 3e-3 learns the grammar but not the frames, 5e-4 is too slow."""
 WARMUP_FRACTION = 0.05
-VISION_LR_SCALE = 0.1
-"""The frame encoder learns at a tenth of the LM's rate: at the full rate its features churn while the LM
-is still learning the caption grammar, and grounding comes later."""
 MIN_LR_FRACTION = 0.1
 
 Progress = Callable[[int, int, float], None]
@@ -243,12 +242,7 @@ def warm_start_key(
             "batch_size": batch_size,
             "lr": lr,
             "lora": lora,
-            "sft": {
-                "epochs": DEFAULT_EPOCHS,
-                "warmup": WARMUP_FRACTION,
-                "min_lr": MIN_LR_FRACTION,
-                "vision_lr": VISION_LR_SCALE,
-            },
+            "sft": {"epochs": DEFAULT_EPOCHS, "warmup": WARMUP_FRACTION, "min_lr": MIN_LR_FRACTION},
         },
         16,
     )
@@ -285,14 +279,7 @@ def train_sft(
 ) -> float:
     """Token cross-entropy on the references, AdamW with warmup and cosine decay; returns the final loss."""
     trainable = [p for p in policy.parameters() if p.requires_grad]
-    vision = [p for p in [*policy.encoder.parameters(), *policy.projector.parameters()] if p.requires_grad]
-    vision_ids = {id(p) for p in vision}
-    language = [p for p in trainable if id(p) not in vision_ids]
-    optimizer = torch.optim.AdamW(
-        [{"params": language, "lr": lr}, {"params": vision, "lr": lr * VISION_LR_SCALE}],
-        betas=(0.9, 0.98),
-        weight_decay=0.01,
-    )
+    optimizer = torch.optim.AdamW(trainable, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, math.ceil(WARMUP_FRACTION * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, warmup, steps))
     batches = _sft_batches(policy, examples, frames, batch_size, seed)
