@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 # The CI regression gate: a short run on the default world (a shorter warm start and budget; its own
 # cache and results, so nothing of a user's is reused) checked against reports/baseline-short.json.
 GATE_DIR ?= .ci-gate
-GATE_RUN := $(BIN)/synpo-bench run --tasks vdc,vatex --losses dpo,simpo,synpo --warm-start-steps 300 \
+GATE_RUN := $(BIN)/synpo-bench run --tasks vdc,vatex,nlp:synpo_mc,synpo_gen --losses dpo,simpo,synpo \
+	--warm-start-steps 300 \
 	--budget steps=20 --run-id gate --out $(GATE_DIR)/results --cache-dir $(GATE_DIR)/cache
 
 $(STAMP): pyproject.toml

@@ -23,7 +23,16 @@ from rich.table import Table
 
 from synpo_bench import __version__
 from synpo_bench.budgets import Budget
-from synpo_bench.config import DEFAULT_LOSSES, DEFAULT_TASKS, REF_MODES, RunConfig, Shard, default_cache_dir
+from synpo_bench.config import (
+    DEFAULT_LOSSES,
+    DEFAULT_NLP_TASKS,
+    DEFAULT_TASKS,
+    NLP_PREFIX,
+    REF_MODES,
+    RunConfig,
+    Shard,
+    default_cache_dir,
+)
 from synpo_bench.errors import UserError
 from synpo_bench.registry import TASKS, get_loss_spec, get_task, import_plugins, list_losses, list_tasks
 from synpo_bench.train import DEFAULT_LR, TrainSettings
@@ -121,6 +130,23 @@ def _split_names(text: str, option: str) -> tuple[str, ...]:
     return names
 
 
+def _split_tasks(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``vdc,vatex,nlp:arc_easy,hellaswag`` -> training tasks, then lm-eval tasks: every name from the
+    first ``nlp:`` on is an lm-eval task, run on each trained policy's language."""
+    names = _split_names(text, "--tasks")
+    first_nlp = next((i for i, name in enumerate(names) if name.startswith(NLP_PREFIX)), len(names))
+    nlp = tuple(name.removeprefix(NLP_PREFIX).strip() for name in names[first_nlp:])
+    if any(not name for name in nlp):
+        raise UserError("--tasks: 'nlp:' must be followed by lm-eval task names, e.g. nlp:synpo_mc,synpo_gen")
+    training = names[:first_nlp]
+    if not training:
+        raise UserError(
+            "--tasks: nlp: tasks score the policies trained on a video task; add one, e.g. "
+            f"--tasks vdc,{NLP_PREFIX}{','.join(nlp)} (text-only preference training is not wired yet)"
+        )
+    return training, nlp
+
+
 def _parse_seeds(text: str) -> tuple[int, ...]:
     try:
         seeds = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
@@ -151,9 +177,13 @@ def run_command(
     losses: Annotated[str, typer.Option(help="Comma-separated losses (see `list losses`).")] = ",".join(
         DEFAULT_LOSSES
     ),
-    tasks: Annotated[str, typer.Option(help="Comma-separated tasks (see `list tasks`).")] = ",".join(
-        DEFAULT_TASKS
-    ),
+    tasks: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated tasks to train and evaluate on (see `list tasks`); names after 'nlp:' "
+            "are lm-eval tasks every trained model is also scored on, e.g. vdc,nlp:synpo_mc,arc_easy."
+        ),
+    ] = ",".join((*DEFAULT_TASKS, *(NLP_PREFIX + name for name in DEFAULT_NLP_TASKS))),
     seeds: Annotated[
         str, typer.Option(help="Comma-separated training seeds; each is a separate cell.")
     ] = "0",
@@ -197,8 +227,9 @@ def run_command(
     judge: Annotated[
         str,
         typer.Option(
-            help="Caption judge for VDC-style scoring: exact (ground-truth facts of the embedded world) "
-            "or an OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (key from OPENAI_API_KEY)."
+            help="Caption judge for VDC-style scoring: exact (ground-truth facts of the embedded world), "
+            "an OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (key from OPENAI_API_KEY), "
+            "or hf:PATH, a local Hugging Face chat model run in-process."
         ),
     ] = "exact",
     judge_model: Annotated[str | None, typer.Option(help="Model name to ask, with an HTTP --judge.")] = None,
@@ -233,9 +264,11 @@ def run_command(
             raise UserError(f"--size '{size}': choose tiny or default")
         if precision not in ("no", "fp16", "bf16"):
             raise UserError(f"--precision '{precision}': choose no, fp16 or bf16")
+        video_tasks, nlp_tasks = _split_tasks(tasks)
         config = RunConfig(
             losses=_split_names(losses, "--losses"),
-            tasks=_split_names(tasks, "--tasks"),
+            tasks=video_tasks,
+            nlp_tasks=nlp_tasks,
             seeds=_parse_seeds(seeds),
             budget=Budget.parse(budget),
             out=out,

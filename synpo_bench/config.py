@@ -15,6 +15,10 @@ from synpo_bench.train import TrainSettings
 
 DEFAULT_LOSSES = ("dpo", "ipo", "simpo", "orpo", "synpo")
 DEFAULT_TASKS = ("vdc", "vatex")
+DEFAULT_NLP_TASKS = ("synpo_mc", "synpo_gen")
+"""lm-eval tasks shipped in ``tasks/nlp_data`` (offline): every trained policy's language is scored on
+them, as the paper checks that preference training on video keeps the LM's language ability."""
+NLP_PREFIX = "nlp:"
 REF_MODES = ("live", "precomputed")
 
 
@@ -76,6 +80,8 @@ class RunConfig:
     lora: bool = False
     warm_start_steps: int | None = None
     """SFT steps of the warm start; None picks them from the data size (``default_steps``)."""
+    nlp_tasks: tuple[str, ...] = DEFAULT_NLP_TASKS
+    """lm-eval tasks every policy (and the start) is also evaluated on, text only."""
     judge: str = "exact"
     """``exact`` (the embedded world's exact-fact judge) or an OpenAI-compatible base URL."""
     judge_model: str | None = None

@@ -23,7 +23,7 @@ import torch
 from accelerate import Accelerator
 
 from synpo_bench import __version__
-from synpo_bench.config import Cell, RunConfig
+from synpo_bench.config import NLP_PREFIX, Cell, RunConfig
 from synpo_bench.errors import UserError
 from synpo_bench.io import content_hash, read_json, write_json_atomic, write_text_atomic
 from synpo_bench.registry import get_loss, get_task
@@ -132,6 +132,10 @@ def validate_config(config: RunConfig) -> None:
     from tasks.http_judge import make_judge
 
     make_judge(config.judge, config.judge_model)  # a bad --judge fails here, before any training
+    if config.nlp_tasks:
+        from tasks.nlp import check_lm_tasks
+
+        check_lm_tasks(list(config.nlp_tasks))
     resolve_device(config.device)
     _check_writable(config.out)
 
@@ -438,7 +442,7 @@ class GridRunner:
         model = self.accelerator.unwrap_model(policy)
         captions = self._captions(model, prepared.data)
         write_captions(folder / CAPTIONS_FILE, prepared.data.eval, captions)
-        quality = self._quality(model, prepared, captions)
+        quality = self._quality(model, prepared, captions, folder)
         if prepared.data.facts:
             if prepared.base_captions is None:
                 prepared.base_captions = self._captions(prepared.base_model, prepared.data)
@@ -454,9 +458,13 @@ class GridRunner:
         write_captions(
             self.run_dir / prepared.name / CAPTIONS_FILE, prepared.data.eval, prepared.base_captions
         )
-        return self._quality(prepared.base_model, prepared, prepared.base_captions)
+        return self._quality(
+            prepared.base_model, prepared, prepared.base_captions, self.run_dir / prepared.name
+        )
 
-    def _quality(self, model: Any, prepared: PreparedTask, captions: list[str]) -> dict[str, float]:
+    def _quality(
+        self, model: Any, prepared: PreparedTask, captions: list[str], folder: Path
+    ) -> dict[str, float]:
         examples = prepared.data.eval
         predictions = {
             (e.clip_id, e.dimension): caption for e, caption in zip(examples, captions, strict=True)
@@ -466,7 +474,27 @@ class GridRunner:
             quality["heldout_pref_accuracy"] = 100.0 * heldout_preference_accuracy(
                 model, prepared.heldout, prepared.data.frames, self.config.train.batch_size
             )
+        quality.update(self._nlp_scores(model, folder))
         return {key: float(value) for key, value in quality.items()}
+
+    def _nlp_scores(self, model: Any, folder: Path) -> dict[str, float]:
+        """The policy's language part on the lm-eval tasks, text only; lm-eval's JSON goes to ``folder``."""
+        if not self.config.nlp_tasks:
+            return {}
+        from tasks.nlp import evaluate_lm
+
+        # A peft model's base model carries the injected adapters, and is the PreTrainedModel lm-eval wants.
+        lm = model.lm.get_base_model() if hasattr(model.lm, "get_base_model") else model.lm
+        scores = evaluate_lm(
+            lm,
+            model.tokenizer,
+            list(self.config.nlp_tasks),
+            out_dir=folder,
+            batch_size=self.config.train.batch_size,
+            device=str(self.device),
+            quiet=True,
+        )
+        return {f"{NLP_PREFIX}{name}": value for name, value in scores.items()}
 
     def _captions(self, model: Any, data: TaskData) -> list[str]:
         model.eval()

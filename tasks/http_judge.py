@@ -14,7 +14,8 @@ report on one scale.
   with exponential backoff; then, or at once on any other HTTP 4xx, a one-line ``JudgeError`` names
   the endpoint, the model and what went wrong.
 
-``make_judge(spec, model)`` builds a judge from a CLI-style spec: "exact" or a base URL.
+``make_judge(spec, model)`` builds a judge from a CLI-style spec: "exact", a base URL, or "hf:PATH" (a local
+Hugging Face model run in-process: ``tasks.hf_judge``).
 """
 
 from __future__ import annotations
@@ -114,6 +115,27 @@ def parse_grade_reply(text: str) -> FactGrade:
     return _fact_grade(*(_count(found[key], key) for key in GRADE_KEYS))
 
 
+def fact_references(facts: ClipFacts, dimension: str) -> list[str]:
+    """References written from a clip's ground-truth facts for a dimension (the first ``MAX_REFERENCES``)."""
+    if dimension not in REFERENCE_WRITERS:
+        raise JudgeError(f"unknown caption dimension '{dimension}'; valid: {', '.join(REFERENCE_WRITERS)}")
+    return REFERENCE_WRITERS[dimension](facts)[:MAX_REFERENCES]
+
+
+def grade_messages(caption: str, references: Sequence[str], dimension: str) -> list[dict[str, str]]:
+    """The chat messages every LLM judge sends; ``ValueError`` when there is no reference text."""
+    if not references:
+        raise ValueError(f"no reference text to grade a '{dimension}' caption")
+    listed = "\n".join(f"{i}. {ref.strip()}" for i, ref in enumerate(references, 1))
+    user = USER_PROMPT.format(
+        dimension=dimension,
+        instruction=DIMENSION_PROMPTS.get(dimension, f"describe the {dimension} of the video."),
+        references=listed,
+        caption=caption.strip() or "(empty caption)",
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
 class _Transient(Exception):
     """A failure worth retrying (its message goes into the final JudgeError)."""
 
@@ -153,12 +175,7 @@ class HttpJudge:
 
     def grade(self, caption: str, facts: ClipFacts, dimension: str) -> FactGrade:
         """Grade against references written from the clip's ground-truth facts for this dimension."""
-        if dimension not in REFERENCE_WRITERS:
-            raise JudgeError(
-                f"unknown caption dimension '{dimension}'; valid: {', '.join(REFERENCE_WRITERS)}"
-            )
-        references = REFERENCE_WRITERS[dimension](facts)[:MAX_REFERENCES]
-        return self.grade_reference(caption, references, dimension)
+        return self.grade_reference(caption, fact_references(facts, dimension), dimension)
 
     def grade_reference(self, caption: str, references: Sequence[str], dimension: str) -> FactGrade:
         """Grade a caption against reference text (one request per distinct input, then memoised)."""
@@ -168,16 +185,10 @@ class HttpJudge:
         return self._cache[key]
 
     def _messages(self, caption: str, references: Sequence[str], dimension: str) -> list[dict[str, str]]:
-        if not references:
-            raise JudgeError(f"HTTP judge {self.name}: no reference text to grade a '{dimension}' caption")
-        listed = "\n".join(f"{i}. {ref.strip()}" for i, ref in enumerate(references, 1))
-        user = USER_PROMPT.format(
-            dimension=dimension,
-            instruction=DIMENSION_PROMPTS.get(dimension, f"describe the {dimension} of the video."),
-            references=listed,
-            caption=caption.strip() or "(empty caption)",
-        )
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+        try:
+            return grade_messages(caption, references, dimension)
+        except ValueError as error:
+            raise JudgeError(f"HTTP judge {self.name}: {error}") from error
 
     # ---------------------------------------------------------------------------------------- HTTP
 
@@ -268,9 +279,10 @@ class HttpJudge:
 
 
 def make_judge(spec: str, model: str | None = None) -> Any:
-    """The judge a CLI spec names: "exact" / "exact-fact", or the base URL of an OpenAI-compatible API.
+    """The judge a CLI spec names: "exact" / "exact-fact", an OpenAI-compatible base URL, or "hf:PATH".
 
-    ``model`` is required with a URL and ignored by the exact-fact judge.
+    A base URL gives an ``HttpJudge`` and needs ``model``; "hf:PATH" gives a ``LocalHFJudge`` running the
+    Hugging Face causal LM saved in the folder PATH in-process. ``model`` is ignored by all but the URL form.
     """
     text = spec.strip()
     if text.lower() in ("exact", "exact-fact"):
@@ -279,7 +291,13 @@ def make_judge(spec: str, model: str | None = None) -> Any:
         if not model:
             raise JudgeError("--judge-model is required with an HTTP judge")
         return HttpJudge(text.rstrip("/"), model)
+    if text.lower().startswith("hf:"):
+        # Imported here: tasks.hf_judge imports this module.
+        from tasks.hf_judge import LocalHFJudge
+
+        return LocalHFJudge(text[len("hf:") :].strip())
     raise JudgeError(
-        f"unknown judge '{spec}'; use 'exact' (or 'exact-fact') for the ground-truth judge, or the base URL "
-        "of an OpenAI-compatible API (e.g. http://127.0.0.1:8000/v1) with --judge-model"
+        f"unknown judge '{spec}'; use 'exact' (or 'exact-fact') for the ground-truth judge, the base URL "
+        "of an OpenAI-compatible API (e.g. http://127.0.0.1:8000/v1) with --judge-model, or 'hf:PATH' for "
+        "a local Hugging Face judge model saved in the folder PATH"
     )

@@ -20,10 +20,13 @@ lm-eval is imported lazily: the task registry imports every module of ``tasks/``
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,6 +134,12 @@ def load_lm_tasks(manager: TaskManager, task_names: list[str]) -> list[Task | Gr
     return built
 
 
+def check_lm_tasks(task_names: list[str]) -> None:
+    """Fail fast, before any training: every name is known and its data set loads offline."""
+    with _quiet_stderr():
+        load_lm_tasks(_manager_for(task_names), task_names)
+
+
 # ------------------------------------------------------------------------------------------ evaluation
 
 
@@ -172,21 +181,57 @@ def evaluate_lm(
     limit: int | None = None,
     batch_size: int = 8,
     device: str = "cpu",
+    quiet: bool = False,
 ) -> dict[str, float]:
     """Score ``model`` on lm-eval tasks by name; returns ``{"<task>/<metric>": value}``.
 
     ``limit`` caps the documents per task (lm-eval's ``--limit``, for smoke runs). The model is moved
     to ``device`` for the evaluation and left where, and in the train/eval mode, it was found. With
     ``out_dir``, lm-eval's own result JSON is written to ``out_dir/lm_eval_results.json``. Raises
-    ``NLPTaskError`` for an unknown task or one whose data set is not available offline.
+    ``NLPTaskError`` for an unknown task or one whose data set is not available offline. ``quiet`` hides
+    lm-eval's own progress bars and log lines (the caller shows progress).
     """
     if not task_names:
         raise NLPTaskError("no lm-eval task named; see `synpo-bench list tasks`")
+    with _quiet_stderr() if quiet else contextlib.nullcontext():
+        manager = _manager_for(task_names)
+        tasks = load_lm_tasks(manager, task_names)
+        results = _simple_evaluate(model, tokenizer, tasks, manager, limit, batch_size, device)
+    if results is None:  # only non-zero ranks of a distributed run get None
+        raise RuntimeError("lm-eval returned no results (not the main process)")
+    if out_dir is not None:
+        write_results(dict(results), Path(out_dir))
+    return flatten_results(dict(results))
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null: lm-eval's tqdm bars, its loggers' handlers (bound to the
+    original stream at import) and the ``git describe`` it runs in a subprocess all write there."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _simple_evaluate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    tasks: list[Task | Group],
+    manager: TaskManager,
+    limit: int | None,
+    batch_size: int,
+    device: str,
+) -> dict[str, Any] | None:
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
-    manager = _manager_for(task_names)
-    tasks = load_lm_tasks(manager, task_names)
     original_device, was_training = model.device, model.training
     try:
         model.to(device)
@@ -205,8 +250,4 @@ def evaluate_lm(
     finally:
         model.to(original_device)
         model.train(was_training)
-    if results is None:  # only non-zero ranks of a distributed run get None
-        raise RuntimeError("lm-eval returned no results (not the main process)")
-    if out_dir is not None:
-        write_results(dict(results), Path(out_dir))
-    return flatten_results(dict(results))
+    return results

@@ -63,6 +63,9 @@ def test_unknown_list_kind_is_one_line_exit_2() -> None:
         (["--plugin", "no_such_module_x"], "cannot import plug-in module 'no_such_module_x'"),
         (["--warm-start-steps", "0"], "--warm-start-steps must be at least 1, got 0"),
         (["--judge", "http://127.0.0.1:9/v1"], "--judge-model is required"),
+        (["--tasks", "nlp:synpo_mc"], "nlp: tasks score the policies trained on a video task; add one"),
+        (["--tasks", "vdc,nlp:"], "'nlp:' must be followed by lm-eval task names"),
+        (["--tasks", "vdc,nlp:synpo_mcq"], "unknown lm-eval task 'synpo_mcq' (did you mean 'synpo_mc'"),
     ],
 )
 def test_run_rejects_bad_input_before_any_work(args: list[str], message: str, tmp_path: Path) -> None:

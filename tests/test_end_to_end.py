@@ -209,3 +209,22 @@ def test_an_http_judge_scores_the_cells(tmp_path: Path, cache_dir: Path) -> None
     assert manifest["judge"] == f"http:stub-judge@{url}"
     assert quality["mean_accuracy"] == 50.0 and quality["mean_score"] == 2.5
     assert requests and all(r["model"] == "stub-judge" for r in requests)
+
+
+def test_nlp_tasks_score_every_policy_and_the_start(tmp_path: Path, cache_dir: Path) -> None:
+    """`--tasks vdc,nlp:synpo_mc`: lm-eval scores the trained policy's LM and the start's, offline, and
+    its own result JSON lands in the cell folder."""
+    args = ["run", "--losses", "simpo", *TINY, "--out", str(tmp_path), "--run-id", "nlp"]
+    tasks_at = args.index("--tasks") + 1
+    args[tasks_at] = "vdc,nlp:synpo_mc"
+    completed = cli(*args, cache=cache_dir)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Running loglikelihood" not in completed.stdout + completed.stderr  # lm-eval's bars hidden
+    run = tmp_path / "nlp" / "vdc"
+    quality = json.loads((run / "simpo" / "seed0" / "result.json").read_text())["quality"]
+    start = json.loads((run / "task.json").read_text())["start_quality"]
+    for scores in (quality, start):
+        assert 0.0 <= scores["nlp:synpo_mc/acc"] <= 1.0 and "nlp:synpo_mc/acc_norm" in scores
+    lm_eval_json = json.loads((run / "simpo" / "seed0" / "lm_eval_results.json").read_text())
+    assert lm_eval_json["results"]["synpo_mc"]["acc,none"] == quality["nlp:synpo_mc/acc"]
+    assert (run / "lm_eval_results.json").is_file()
