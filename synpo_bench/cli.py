@@ -326,6 +326,8 @@ class RichObserver:
         self.grid = self.progress.add_task("cells", total=total_cells)
         self.current: Any = None
         self.stages: dict[str, Any] = {}
+        self.logged_quarters: dict[str, int] = {}
+        """Without a terminal: the last quarter (1-4) of each stage logged as a line."""
 
     def __enter__(self) -> RichObserver:
         self.progress.start()
@@ -337,13 +339,23 @@ class RichObserver:
     def stage(self, message: str) -> None:
         self.progress.console.log(message)
 
+    @property
+    def plain(self) -> bool:
+        """Output to a log file or a CI job: bars never redraw there, so progress is logged as lines."""
+        return not self.progress.console.is_terminal
+
     def stage_progress(self, label: str, done: int, total: int) -> None:
         """A bar per preparation stage (warm start, pair sampling, judging), removed when complete."""
+        quarter = 4 * done // total if total else 0
+        if self.plain and quarter > self.logged_quarters.get(label, 0):
+            self.logged_quarters[label] = quarter
+            self.progress.console.log(f"{label}: {done}/{total}")
         if label not in self.stages:
             self.stages[label] = self.progress.add_task(label, total=total)
         self.progress.update(self.stages[label], completed=done, total=total)
         if done >= total:
             self.progress.remove_task(self.stages.pop(label))
+            self.logged_quarters.pop(label, None)  # the next task's stage of the same name starts afresh
 
     def cell_started(self, cell: Any, total_steps: int | None) -> None:
         if self.current is not None:
@@ -360,6 +372,10 @@ class RichObserver:
 
     def cell_finished(self, report: Any) -> None:
         self.progress.advance(self.grid)
+        if self.plain:
+            cell, cost = report.cell, report.result.get("cost", {})
+            seconds = f" in {cost['wall_clock_s']:.1f} s" if "wall_clock_s" in cost else ""
+            self.progress.console.log(f"{cell.task}/{cell.loss}/seed{cell.seed}: {report.status}{seconds}")
 
 
 def summary_tables(reports: list[Any], run_dir: Path) -> list[Table]:

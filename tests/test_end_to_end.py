@@ -69,6 +69,9 @@ def test_run_writes_every_cell(first_run: tuple[Path, subprocess.CompletedProces
         assert len((folder / "metrics.jsonl").read_text().splitlines()) == 3
     assert (runs[0] / "vdc" / "pairs.jsonl").stat().st_size > 0
     assert "vdc: summary" in completed.stdout and "(start)" in completed.stdout
+    # Not a terminal (a log file, CI): progress comes as lines, stage by quarter and cell by cell.
+    assert "pairs: sampling: 4/4" in completed.stdout
+    assert "vdc/dpo/seed0: done in" in completed.stdout and "vdc/synpo/seed0: done in" in completed.stdout
     start = json.loads((runs[0] / "vdc" / "task.json").read_text())["start_quality"]
     assert set(start) >= {"mean_accuracy", "mean_score"}
 
