@@ -198,10 +198,6 @@ class GridRunner:
         adapter: TaskAdapter = get_task(task)()
         self.observer.stage(f"{task}: loading data")
         data = adapter.load(config.data_dir, seed=config.data_seed, size=config.size)
-        if not data.frames:
-            raise UserError(
-                f"task '{task}' is text-only; `run` trains on video tasks only so far (vdc, vatex, vdd)"
-            )
         examples, frames = self._warm_start_examples(adapter, data)
         self.observer.stage(f"{task}: warm start (SFT; cached after the first run)")
         base_model, warm_info = warm_start(
@@ -226,6 +222,10 @@ class GridRunner:
             }
             for message in skipped[:5]:
                 self.observer.stage(f"skipped: {message}")
+        elif getattr(data, "train_pairs", None):
+            # A preference data set (text tasks): its pairs are the training data, as given.
+            pairs = list(data.train_pairs)
+            pair_summary = {"source": data.source, "kept": len(pairs), "skipped_lines": len(data.skipped)}
         else:
             self.observer.stage(f"{task}: sampling and judging preference pairs")
             pair_set = build_preference_pairs(
@@ -268,7 +268,7 @@ class GridRunner:
         return prepared
 
     def _warm_start_examples(self, adapter: TaskAdapter, data: TaskData) -> tuple[list[Any], dict[str, Any]]:
-        if not data.synthetic:
+        if not data.synthetic or adapter.name not in EMBEDDED_WORLD_TASKS:
             return data.train, data.frames
         # The same union in the same order for every task, so all of them share one cached warm start.
         examples: list[Any] = []
@@ -425,9 +425,9 @@ class GridRunner:
             usable = len(order) - len(order) % batch_size if len(order) >= batch_size else len(order)
             for start in range(0, usable, batch_size):
                 chunk = [pairs[i] for i in order[start : start + batch_size]]
-                clip_frames = [frames[p.clip_id] for p in chunk]
+                clip_frames = [frames[p.clip_id] for p in chunk] * 2 if frames else None
                 batch = collate(
-                    clip_frames + clip_frames,
+                    clip_frames,
                     [p.prompt for p in chunk] * 2,
                     [p.chosen for p in chunk] + [p.rejected for p in chunk],
                 )
@@ -500,7 +500,7 @@ class GridRunner:
         model.eval()
         with torch.inference_mode():
             return model.generate(
-                [data.frames[e.clip_id] for e in data.eval],
+                [data.frames[e.clip_id] for e in data.eval] if data.frames else None,
                 [e.prompt for e in data.eval],
                 do_sample=False,
                 max_new_tokens=self.config.max_new_tokens or eval_caption_tokens(model, data),
@@ -554,9 +554,9 @@ def heldout_preference_accuracy(
     with torch.inference_mode():
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
-            clip_frames = [frames[p.clip_id] for p in chunk]
+            clip_frames = [frames[p.clip_id] for p in chunk] * 2 if frames else None
             batch = model.collate(
-                clip_frames + clip_frames,
+                clip_frames,
                 [p.prompt for p in chunk] * 2,
                 [p.chosen for p in chunk] + [p.rejected for p in chunk],
             )

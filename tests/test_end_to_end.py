@@ -231,3 +231,17 @@ def test_nlp_tasks_score_every_policy_and_the_start(tmp_path: Path, cache_dir: P
     lm_eval_json = json.loads((run / "simpo" / "seed0" / "lm_eval_results.json").read_text())
     assert lm_eval_json["results"]["synpo_mc"]["acc,none"] == quality["nlp:synpo_mc/acc"]
     assert (run / "lm_eval_results.json").is_file()
+
+
+def test_a_text_preference_task_trains_from_its_own_pairs(tmp_path: Path, cache_dir: Path) -> None:
+    """`--tasks textpref`: no frames, the data set's pairs used as given, evaluated by exact match."""
+    args = ["run", "--losses", "dpo,synpo", "--size", "tiny", "--budget", "steps=3", "--batch-size", "4"]
+    completed = cli(*args, "--tasks", "textpref", "--out", str(tmp_path), "--run-id", "text", cache=cache_dir)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    task_dir = tmp_path / "text" / "textpref"
+    info = json.loads((task_dir / "task.json").read_text())
+    assert info["synthetic"] is True and info["pairs"]["kept"] > 0
+    for loss in ("dpo", "synpo"):
+        result = json.loads((task_dir / loss / "seed0" / "result.json").read_text())
+        assert result["status"] == "done" and 0.0 <= result["quality"]["exact_match"] <= 100.0
+        assert result["cost"]["forward_passes"] == (6 if loss == "dpo" else 3)

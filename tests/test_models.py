@@ -84,6 +84,21 @@ def test_collate_labels_only_the_response_and_eos(model: VideoLM) -> None:
     assert batch["frames"].dtype == torch.uint8
 
 
+def test_text_only_rows_skip_the_frame_prefix(model: VideoLM) -> None:
+    """``frames=None`` (text tasks): the same text rows, and logits equal to the bare LM's on them."""
+    prompts, responses = ["describe.", "describe the video briefly."], ["A red circle.", "A box."]
+    batch = model.collate(None, prompts, responses)
+    assert batch["frames"] is None
+    with_frames = model.collate(random_clips(2), prompts, responses)
+    assert batch["input_ids"].tolist() == with_frames["input_ids"].tolist()
+    with torch.no_grad():
+        logits = model(None, batch["input_ids"], batch["attention_mask"])
+        bare = model.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    mask = batch["attention_mask"].bool()
+    assert torch.allclose(logits[mask], bare[mask], atol=1e-5)
+    assert len(model.generate(None, prompts, max_new_tokens=3)) == 2
+
+
 def test_collate_rejects_mismatched_lengths_and_frame_shapes(model: VideoLM) -> None:
     with pytest.raises(ValueError, match="as many clips"):
         model.collate(random_clips(1), ["a", "b"], ["c", "d"])

@@ -101,5 +101,19 @@ def test_the_key_changes_with_data_and_hyper_parameters(tiny_world: TaskData, tm
 
 
 def test_missing_frames_are_named(tiny_world: TaskData, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no frames"):
-        warm_start(tiny_world.train[:2], {}, cache_dir=tmp_path, steps=1)
+    first, other = (
+        tiny_world.train[0],
+        next(e for e in tiny_world.train if e.clip_id != tiny_world.train[0].clip_id),
+    )
+    some_frames = {first.clip_id: tiny_world.frames[first.clip_id]}
+    with pytest.raises(ValueError, match=f"no frames for 1 clip.*'{other.clip_id}'"):
+        warm_start([first, other], some_frames, cache_dir=tmp_path, steps=1)
+
+
+def test_no_frames_at_all_is_a_text_task(tiny_world: TaskData, tmp_path: Path) -> None:
+    """An empty frame mapping trains the LM on text alone, and the tokenizer covers the prompts."""
+    examples = tiny_world.train[:4]
+    policy, info = warm_start(examples, {}, cache_dir=tmp_path, steps=2, batch_size=2)
+    assert info.steps == 2 and math.isfinite(info.final_loss)
+    unknown = policy.tokenizer.unk_token_id
+    assert all(unknown not in policy.tokenizer(e.prompt)["input_ids"] for e in examples)

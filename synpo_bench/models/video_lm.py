@@ -244,14 +244,21 @@ class VideoLM(nn.Module):
     # ----------------------------------------------------------------------------------------- training
 
     def collate(
-        self, frames: Sequence[FrameInput], prompts: Sequence[str], responses: Sequence[str]
-    ) -> dict[str, Tensor]:
-        """Right-padded ``[BOS] prompt response EOS`` rows; only the response and its EOS are labelled."""
-        if not len(frames) == len(prompts) == len(responses):
+        self, frames: Sequence[FrameInput] | None, prompts: Sequence[str], responses: Sequence[str]
+    ) -> dict[str, Tensor | None]:
+        """Right-padded ``[BOS] prompt response EOS`` rows; only the response and its EOS are labelled.
+
+        ``frames=None``: text-only rows (``"frames"`` is None, the LM reads the text alone).
+        """
+        if frames is None:
+            frames_tensor = None
+        elif not len(frames) == len(prompts) == len(responses):
             raise ValueError(
                 f"collate needs as many clips as prompts and responses, got "
                 f"{len(frames)} / {len(prompts)} / {len(responses)}"
             )
+        else:
+            frames_tensor = self.frames_tensor(frames)
         eos = _require_id(self.tokenizer.eos_token_id, "eos")
         rows, label_rows = [], []
         for prompt, response in zip(prompts, responses, strict=True):
@@ -270,7 +277,7 @@ class VideoLM(nn.Module):
             labels[index, : len(row)] = torch.tensor(label_row)
             attention_mask[index, : len(row)] = 1
         return {
-            "frames": self.frames_tensor(frames),
+            "frames": frames_tensor,
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "labels": labels,
@@ -318,7 +325,7 @@ class VideoLM(nn.Module):
     @torch.no_grad()
     def generate(
         self,
-        frames: Sequence[FrameInput] | Tensor,
+        frames: Sequence[FrameInput] | Tensor | None,
         prompts: Sequence[str],
         *,
         do_sample: bool = False,
@@ -335,7 +342,7 @@ class VideoLM(nn.Module):
         ``(1 + a) * logits(with frames) - a * logits(without frames)``, penalising what the LM would say
         without looking. Sampling is deterministic for a given ``generator`` state and batching.
         """
-        if len(frames) != len(prompts):
+        if frames is not None and len(frames) != len(prompts):
             raise ValueError(f"generate needs one clip per prompt, got {len(frames)} and {len(prompts)}")
         if do_sample and temperature <= 0:
             raise ValueError(f"temperature must be > 0 when sampling, got {temperature}")
@@ -347,7 +354,7 @@ class VideoLM(nn.Module):
         try:
             for start in range(0, len(prompts), batch_size):
                 captions += self._generate_batch(
-                    self.frames_tensor(frames[start : start + batch_size]),
+                    None if frames is None else self.frames_tensor(frames[start : start + batch_size]),
                     list(prompts[start : start + batch_size]),
                     _Decoding(do_sample, temperature, top_k, max_new_tokens, contrastive_alpha, generator),
                 )
@@ -355,7 +362,7 @@ class VideoLM(nn.Module):
             self.train(was_training)
         return captions
 
-    def _generate_batch(self, frames: Tensor, prompts: list[str], decoding: _Decoding) -> list[str]:
+    def _generate_batch(self, frames: Tensor | None, prompts: list[str], decoding: _Decoding) -> list[str]:
         # A hand-written loop rather than ``lm.generate``: contrastive decoding runs two differently
         # conditioned streams (with and without the frame prefix), each with its own KV cache, and combines
         # their logits at every step; HF's generate drives a single stream.

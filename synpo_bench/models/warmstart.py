@@ -92,7 +92,8 @@ def warm_start(
     start = time.perf_counter()
     if not examples:
         raise ValueError("warm start needs at least one training example")
-    missing = sorted({e.clip_id for e in examples} - set(frames))
+    # No frames at all: a text-only task (the LM reads prompt and response alone).
+    missing = sorted({e.clip_id for e in examples} - set(frames)) if frames else []
     if missing:
         raise ValueError(f"no frames for {len(missing)} clip(s) of the examples, e.g. '{missing[0]}'")
     configure_threads()
@@ -101,7 +102,11 @@ def warm_start(
         raise ValueError(
             f"warm start needs steps >= 1, batch_size >= 1 and lr > 0 (got {steps}, {batch_size}, {lr})"
         )
-    frame_shape = tuple(int(v) for v in next(iter(frames[e.clip_id] for e in examples)).shape)
+    frame_shape = (
+        tuple(int(v) for v in next(iter(frames[e.clip_id] for e in examples)).shape)
+        if frames
+        else tuple(VisionConfig().frame_shape)
+    )
     key = warm_start_key(
         examples,
         frames,
@@ -133,7 +138,9 @@ def warm_start(
         )
         return policy, info
 
-    texts = [reference for example in examples for reference in example.references]
+    # Without frames the prompt is the input (a question), so the tokenizer must cover it too; with frames
+    # the prompts are a handful of fixed instructions, spelled well enough by the pieces of the captions.
+    texts = [text for e in examples for text in ((*e.references, e.prompt) if not frames else e.references)]
     policy = build_model(model, seed=seed, frame_shape=frame_shape, texts=texts, lora=lora)  # type: ignore[arg-type]
     train_start = time.perf_counter()
     final_loss = train_sft(
@@ -236,7 +243,7 @@ def warm_start_key(
             "model": model_identity(model),
             "frame_shape": list(frame_shape),
             "examples": examples_hash(examples),
-            "frames": frames_hash(frames, [e.clip_id for e in examples]),
+            "frames": frames_hash(frames, [e.clip_id for e in examples]) if frames else None,
             "seed": seed,
             "steps": steps,
             "batch_size": batch_size,
@@ -352,7 +359,8 @@ def _sft_batches(
         for group_index in rng.permutation(len(groups)):
             chosen = [examples[i] for i in groups[group_index]]
             references = [e.references[int(rng.integers(len(e.references)))] for e in chosen]
-            yield policy.collate([frames[e.clip_id] for e in chosen], [e.prompt for e in chosen], references)
+            clips = [frames[e.clip_id] for e in chosen] if frames else None
+            yield policy.collate(clips, [e.prompt for e in chosen], references)
 
 
 def _token_cost(policy: VideoLM, example: CaptionExample) -> float:
