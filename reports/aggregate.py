@@ -161,7 +161,7 @@ def load_results(path: Path) -> Results:
         if steps
         else pd.DataFrame(columns=[*_IDENTITY_KEYS, "status", "step", "metric", "value"])
     )
-    start = {task: _start_quality(run_dir / task, warnings) for task in sorted(cells["task"].unique())}
+    start = {task: read_start_quality(run_dir / task, warnings) for task in sorted(cells["task"].unique())}
     return Results(
         run_dir=run_dir,
         cells=cells,
@@ -171,7 +171,7 @@ def load_results(path: Path) -> Results:
     )
 
 
-def _start_quality(task_dir: Path, warnings: list[str]) -> dict[str, float]:
+def read_start_quality(task_dir: Path, warnings: list[str]) -> dict[str, float]:
     """The starting model's metrics the runner recorded for a task; empty when there are none."""
     path = task_dir / "task.json"
     if not path.is_file():

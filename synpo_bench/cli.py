@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -383,6 +382,8 @@ def summary_tables(reports: list[Any], run_dir: Path) -> list[Table]:
 
     The ``(start)`` row is the warm-started model every loss trains from: the bar each loss has to clear.
     """
+    from reports.aggregate import read_start_quality
+
     tables = []
     for task in dict.fromkeys(report.cell.task for report in reports):
         rows = [report for report in reports if report.cell.task == task]
@@ -404,7 +405,7 @@ def summary_tables(reports: list[Any], run_dir: Path) -> list[Table]:
                 _number(cost.get("tokens_per_s"), digits=0),
                 _number(cost.get("peak_memory_mb"), digits=0),
             )
-        start = _start_quality(run_dir / task)
+        start = read_start_quality(run_dir / task, warnings=[])  # the report repeats any warning
         if start:
             table.add_row("(start)", "-", "before training", *(_number(start.get(m)) for m in metrics))
         tables.append(table)
@@ -418,15 +419,6 @@ def _number(value: Any, *, scale: float = 1.0, digits: int | None = None) -> str
     if digits is None:
         digits = 1 if abs(value) >= 10 else 2 if abs(value) >= 0.1 else 3
     return f"{value:.{digits}f}"
-
-
-def _start_quality(task_dir: Path) -> dict[str, float]:
-    try:
-        info = json.loads((task_dir / "task.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    quality = info.get("start_quality") if isinstance(info, dict) else None
-    return quality if isinstance(quality, dict) else {}
 
 
 def _headline(task: str, quality: dict[str, float]) -> list[str]:

@@ -242,7 +242,7 @@ def sample_candidates(
     order = sorted(range(len(examples)), key=lambda i: (examples[i].dimension, i))
     frames = [data.frames[examples[i].clip_id] for i in order]
     prompts = [examples[i].prompt for i in order]
-    max_new_tokens = settings.max_new_tokens or _default_max_new_tokens(model, examples)
+    max_new_tokens = settings.max_new_tokens or caption_token_budget(model.tokenizer, examples)
     generator = torch.Generator().manual_seed(seed)
     n_plain = settings.n_samples - settings.n_contrastive
     sources = ["sample"] * n_plain + ["contrastive"] * settings.n_contrastive
@@ -266,14 +266,16 @@ def sample_candidates(
     return candidates, sources
 
 
-def _default_max_new_tokens(model: Any, examples: Sequence[CaptionExample]) -> int:
-    tokenizer = model.tokenizer
-    longest = max(
-        len(tokenizer(reference, add_special_tokens=False)["input_ids"])
-        for example in examples
-        for reference in example.references
-    )
-    return longest + 8  # room for the EOS and a little rambling, which the judge then sees
+def caption_token_budget(
+    tokenizer: Any, examples: Sequence[CaptionExample], *, cap: int | None = None
+) -> int:
+    """The longest reference of ``examples`` in the tokenizer's tokens, plus room for the EOS and a little
+    rambling (which the judge then sees); at most ``cap``. 48 when the examples carry no reference."""
+    references = [reference for example in examples for reference in example.references]
+    if not references:
+        return 48
+    budget = max(map(len, tokenizer(references, add_special_tokens=False)["input_ids"])) + 8
+    return budget if cap is None else min(cap, budget)
 
 
 def judge_candidates(

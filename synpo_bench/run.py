@@ -425,12 +425,7 @@ class GridRunner:
             usable = len(order) - len(order) % batch_size if len(order) >= batch_size else len(order)
             for start in range(0, usable, batch_size):
                 chunk = [pairs[i] for i in order[start : start + batch_size]]
-                clip_frames = [frames[p.clip_id] for p in chunk] * 2 if frames else None
-                batch = collate(
-                    clip_frames,
-                    [p.prompt for p in chunk] * 2,
-                    [p.chosen for p in chunk] + [p.rejected for p in chunk],
-                )
+                batch = pair_rows(collate, chunk, frames)
                 batch["pair_index"] = torch.tensor(order[start : start + batch_size])
                 yield batch
 
@@ -497,26 +492,20 @@ class GridRunner:
         return {f"{NLP_PREFIX}{name}": value for name, value in scores.items()}
 
     def _captions(self, model: Any, data: TaskData) -> list[str]:
+        from synpo_bench.pairs import caption_token_budget
+
         model.eval()
         with torch.inference_mode():
             return model.generate(
                 [data.frames[e.clip_id] for e in data.eval] if data.frames else None,
                 [e.prompt for e in data.eval],
                 do_sample=False,
-                max_new_tokens=self.config.max_new_tokens or eval_caption_tokens(model, data),
+                max_new_tokens=self.config.max_new_tokens
+                or caption_token_budget(model.tokenizer, data.eval, cap=MAX_EVAL_CAPTION_TOKENS),
             )
 
 
 MAX_EVAL_CAPTION_TOKENS = 512
-
-
-def eval_caption_tokens(model: Any, data: TaskData) -> int:
-    """The longest eval reference in the model's tokens, plus room for the EOS and a little more."""
-    references = [reference for example in data.eval for reference in example.references]
-    if not references:
-        return 48
-    lengths = map(len, model.tokenizer(references, add_special_tokens=False)["input_ids"])
-    return min(MAX_EVAL_CAPTION_TOKENS, max(lengths) + 8)
 
 
 CAPTIONS_FILE = "captions.jsonl"
@@ -529,6 +518,15 @@ def write_captions(path: Path, examples: list[Any], captions: list[str]) -> None
         for e, c in zip(examples, captions, strict=True)
     )
     write_text_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def pair_rows(collate: Callable[..., Batch], pairs: list[PreferencePair], frames: dict[str, Any]) -> Batch:
+    """One batch of a pair list: the chosen rows, then the rejected ones (what ``split_pairs`` expects);
+    no frames for a text task."""
+    clip_frames = [frames[p.clip_id] for p in pairs] * 2 if frames else None
+    return collate(
+        clip_frames, [p.prompt for p in pairs] * 2, [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    )
 
 
 HELDOUT_EVERY = 10
@@ -553,13 +551,7 @@ def heldout_preference_accuracy(
     wins = 0
     with torch.inference_mode():
         for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
-            clip_frames = [frames[p.clip_id] for p in chunk] * 2 if frames else None
-            batch = model.collate(
-                clip_frames,
-                [p.prompt for p in chunk] * 2,
-                [p.chosen for p in chunk] + [p.rejected for p in chunk],
-            )
+            batch = pair_rows(model.collate, pairs[start : start + batch_size], frames)
             batch = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             logits = model(batch["frames"], batch["input_ids"], batch["attention_mask"])
             stats = split_pairs(sequence_stats(logits, batch["labels"]))

@@ -16,19 +16,9 @@ from tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS, vatex_entry, vdc
 from tasks.vatex import VatexTask
 from tasks.vdc import VdcTask
 from tasks.vdd import VddTask
-from tasks.world import ClipFacts, ObjectFacts, sample_facts
+from tasks.world import sample_facts
+from tests._clips import CLIP_A
 
-# A large red circle moving left (main), a small blue square bouncing, striped, camera panning right.
-CLIP_A = ClipFacts(
-    "test-00000",
-    (
-        ObjectFacts("circle", "red", "large", "left", 0.5, 0.5),
-        ObjectFacts("square", "blue", "small", "bouncing", 0.3, 0.3),
-    ),
-    "striped",
-    "pan right",
-    texture_seed=1,
-)
 PERFECT_DETAILED = (
     "A large red circle moves left and a small blue square bounces on a striped background. "
     "The camera pans right."

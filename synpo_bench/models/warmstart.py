@@ -118,50 +118,37 @@ def warm_start(
         lora=lora,
         frame_shape=frame_shape,
     )
-    cache_dir = Path(cache_dir)
-    target = cache_dir / key
-    if (target / "warmstart.json").is_file():
+    target = Path(cache_dir) / key
+    cached = (target / "warmstart.json").is_file()
+    if cached:
         policy = VideoLM.load(target, lora=lora)
-        policy.cache_key = key  # type: ignore[attr-defined]
         saved = json.loads((target / "warmstart.json").read_text())
-        info = WarmStartInfo(
-            key,
-            target,
-            steps,
-            batch_size,
-            lr,
-            float(saved["final_loss"]),
-            time.perf_counter() - start,
-            float(saved["train_seconds"]),
-            True,
-            len(examples),
+        final_loss, train_seconds = float(saved["final_loss"]), float(saved["train_seconds"])
+    else:
+        # Without frames the prompt is the input (a question), so the tokenizer must cover it too; with
+        # frames the prompts are a handful of fixed instructions, spelled well enough by caption pieces.
+        texts = [t for e in examples for t in ((*e.references, e.prompt) if not frames else e.references)]
+        policy = build_model(model, seed=seed, frame_shape=frame_shape, texts=texts, lora=lora)  # type: ignore[arg-type]
+        train_start = time.perf_counter()
+        final_loss = train_sft(
+            policy, examples, frames, steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress
         )
-        return policy, info
-
-    # Without frames the prompt is the input (a question), so the tokenizer must cover it too; with frames
-    # the prompts are a handful of fixed instructions, spelled well enough by the pieces of the captions.
-    texts = [text for e in examples for text in ((*e.references, e.prompt) if not frames else e.references)]
-    policy = build_model(model, seed=seed, frame_shape=frame_shape, texts=texts, lora=lora)  # type: ignore[arg-type]
-    train_start = time.perf_counter()
-    final_loss = train_sft(
-        policy, examples, frames, steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress
-    )
-    train_seconds = time.perf_counter() - train_start
-    policy.eval()
-    record = {
-        "key": key,
-        "final_loss": final_loss,
-        "train_seconds": train_seconds,
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "model": model,
-        "lora": lora,
-        "n_examples": len(examples),
-        "version": WARM_START_VERSION,
-    }
-    _save_atomic(policy, record, target)
+        train_seconds = time.perf_counter() - train_start
+        policy.eval()
+        record = {
+            "key": key,
+            "final_loss": final_loss,
+            "train_seconds": train_seconds,
+            "steps": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "model": model,
+            "lora": lora,
+            "n_examples": len(examples),
+            "version": WARM_START_VERSION,
+        }
+        _save_atomic(policy, record, target)
     policy.cache_key = key  # type: ignore[attr-defined]
     info = WarmStartInfo(
         key,
@@ -172,7 +159,7 @@ def warm_start(
         final_loss,
         time.perf_counter() - start,
         train_seconds,
-        False,
+        cached,
         len(examples),
     )
     return policy, info
