@@ -16,7 +16,7 @@ from synpo_bench.models import VideoLM, warm_start
 from synpo_bench.models.warmstart import MAX_STEPS, MIN_STEPS, default_steps, token_cross_entropy
 from synpo_bench.registry import get_task
 from synpo_bench.stats import IGNORE_INDEX
-from tasks.base import TaskData
+from tasks.base import CaptionExample, TaskData
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +110,13 @@ def test_missing_frames_are_named(tiny_world: TaskData, tmp_path: Path) -> None:
         warm_start([first, other], some_frames, cache_dir=tmp_path, steps=1)
 
 
-def test_no_frames_at_all_is_a_text_task(tiny_world: TaskData, tmp_path: Path) -> None:
-    """An empty frame mapping trains the LM on text alone, and the tokenizer covers the prompts."""
-    examples = tiny_world.train[:4]
+def test_no_frames_at_all_is_a_text_task(tmp_path: Path) -> None:
+    """An empty frame mapping trains the LM on text alone, and the tokenizer covers the prompts: "*",
+    "?" and "W" occur in no answer, so a tokenizer trained on the answers alone would map them to unk."""
+    examples = [
+        CaptionExample(f"q{k}", "text", f"What is {a} * {b}?", (str(a * b),))
+        for k, (a, b) in enumerate([(7, 9), (6, 8), (3, 4), (5, 5)])
+    ]
     policy, info = warm_start(examples, {}, cache_dir=tmp_path, steps=2, batch_size=2)
     assert info.steps == 2 and math.isfinite(info.final_loss)
     unknown = policy.tokenizer.unk_token_id
