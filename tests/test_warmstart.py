@@ -121,3 +121,24 @@ def test_no_frames_at_all_is_a_text_task(tmp_path: Path) -> None:
     assert info.steps == 2 and math.isfinite(info.final_loss)
     unknown = policy.tokenizer.unk_token_id
     assert all(unknown not in policy.tokenizer(e.prompt)["input_ids"] for e in examples)
+
+
+def test_sft_batches_mix_caption_kinds(tiny_world: TaskData) -> None:
+    """Each batch holds every kind in proportion, never one kind per batch as a length sort would give
+    (one-kind batches ground the frames far more slowly; see ``_sft_batches``)."""
+    from synpo_bench.models.video_lm import build_model
+    from synpo_bench.models.warmstart import _sft_batches
+
+    examples = tiny_world.train
+    policy = build_model(None, texts=[r for e in examples for r in e.references])
+    batches = _sft_batches(policy, examples, tiny_world.frames, batch_size=40, seed=0)
+    prompts = {tuple(policy._prompt_ids(e.prompt)): e.dimension for e in examples}
+    kinds_per_batch = []
+    for _ in range(3):
+        batch = next(batches)
+        assert batch["input_ids"].shape[0] == 40
+        rows = batch["input_ids"].tolist()
+        kinds_per_batch.append(
+            {kind for ids, kind in prompts.items() for row in rows if row[: len(ids)] == list(ids)}
+        )
+    assert all(len(kinds) >= 3 for kinds in kinds_per_batch), kinds_per_batch

@@ -17,6 +17,7 @@ import dataclasses
 import inspect
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -555,7 +556,11 @@ def apply_lora(lm: PreTrainedModel, *, rank: int = 8, alpha: int = 16) -> Any:
             "LoRA needs the optional dependency peft: pip install 'synpo-bench[lora]' (or pip install peft)"
         ) from None
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear")
-    return get_peft_model(lm, config)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated ``is_gradient_checkpointing``: a warning between the two
+        # libraries that a user of this tool cannot act on.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        return get_peft_model(lm, config)
 
 
 def tiny_lm(vocab_size: int, tokenizer: PreTrainedTokenizerBase, config: TinyLMConfig) -> LlamaForCausalLM:
