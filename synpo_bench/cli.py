@@ -239,6 +239,13 @@ def run_command(
             "captions, 40 to 1500 steps; cached, so only the first run pays)."
         ),
     ] = None,
+    warm_start_batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Examples per SFT step of the warm start (default 32). Lower it to fit a big --model "
+            "in memory; the step count stays the same, so the warm start sees fewer examples."
+        ),
+    ] = None,
     shard: Annotated[str, typer.Option(help="Run slice i of n of the grid (0-based), e.g. 0/4.")] = "0/1",
     rerun: Annotated[str, typer.Option(help="Re-run finished cells: none, failed or all.")] = "none",
     plugin: Annotated[
@@ -283,6 +290,7 @@ def run_command(
             precision=precision,
             lora=lora,
             warm_start_steps=warm_start_steps,
+            warm_start_batch_size=warm_start_batch_size,
             judge=judge,
             judge_model=judge_model,
             shard=Shard.parse(shard),

@@ -80,6 +80,8 @@ class RunConfig:
     lora: bool = False
     warm_start_steps: int | None = None
     """SFT steps of the warm start; None picks them from the data size (``default_steps``)."""
+    warm_start_batch_size: int | None = None
+    """Examples per SFT step of the warm start; None: ``warmstart.DEFAULT_BATCH_SIZE`` (32)."""
     nlp_tasks: tuple[str, ...] = DEFAULT_NLP_TASKS
     """lm-eval tasks every policy (and the start) is also evaluated on, text only."""
     judge: str = "exact"

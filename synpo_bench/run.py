@@ -122,6 +122,8 @@ def validate_config(config: RunConfig) -> None:
         raise UserError(f"--pairs {config.pairs_file}: no such file")
     if config.warm_start_steps is not None and config.warm_start_steps < 1:
         raise UserError(f"--warm-start-steps must be at least 1, got {config.warm_start_steps}")
+    if config.warm_start_batch_size is not None and config.warm_start_batch_size < 1:
+        raise UserError(f"--warm-start-batch-size must be at least 1, got {config.warm_start_batch_size}")
     if config.train.batch_size < 1 or config.train.grad_accum < 1:
         raise UserError("--batch-size and --grad-accum must be at least 1")
     if config.budget.kind == "pairs" and config.budget.value < config.train.batch_size:
@@ -192,6 +194,7 @@ class GridRunner:
 
     def prepare_task(self, task: str) -> PreparedTask:
         from synpo_bench.models import warm_start
+        from synpo_bench.models.warmstart import DEFAULT_BATCH_SIZE
         from synpo_bench.pairs import build_preference_pairs, read_pairs_jsonl, write_pairs_jsonl
 
         config = self.config
@@ -207,6 +210,7 @@ class GridRunner:
             seed=config.data_seed,
             cache_dir=config.cache_dir / "warmstart",
             steps=config.warm_start_steps,
+            batch_size=config.warm_start_batch_size or DEFAULT_BATCH_SIZE,
             lora=config.lora,
             progress=lambda step, total, loss: self.observer.stage_progress("warm start (SFT)", step, total),
         )

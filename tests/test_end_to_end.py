@@ -107,12 +107,15 @@ def test_killed_cell_is_redone_and_others_kept(
 
 
 def test_shards_cover_the_grid_once(tmp_path: Path, cache_dir: Path) -> None:
+    """Two shards fill one run folder; both use the same (smaller) warm-start batch."""
     args = ["run", "--losses", "simpo,orpo,sft", *TINY, "--out", str(tmp_path), "--run-id", "sharded"]
     for shard in ("0/2", "1/2"):
-        completed = cli(*args, "--shard", shard, cache=cache_dir)
+        completed = cli(*args, "--shard", shard, "--warm-start-batch-size", "8", cache=cache_dir)
         assert completed.returncode == 0, completed.stderr
     done = sorted(p.parent.parent.name for p in (tmp_path / "sharded").glob("vdc/*/seed0/result.json"))
     assert done == ["orpo", "sft", "simpo"]
+    warm = json.loads((tmp_path / "sharded" / "vdc" / "task.json").read_text())["warm_start"]
+    assert warm["batch_size"] == 8
 
 
 def test_non_finite_loss_fails_one_cell_and_keeps_going(tmp_path: Path, cache_dir: Path) -> None:
