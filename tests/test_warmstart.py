@@ -124,8 +124,8 @@ def test_no_frames_at_all_is_a_text_task(tmp_path: Path) -> None:
 
 
 def test_sft_batches_mix_caption_kinds(tiny_world: TaskData) -> None:
-    """Each batch holds every kind in proportion, never one kind per batch as a length sort would give
-    (one-kind batches ground the frames far more slowly; see ``_sft_batches``)."""
+    """Each batch mixes caption kinds (at least three of the five), never one kind per batch as a length
+    sort would give (one-kind batches ground the frames far more slowly; see ``_sft_batches``)."""
     from synpo_bench.models.video_lm import build_model
     from synpo_bench.models.warmstart import _sft_batches
 
