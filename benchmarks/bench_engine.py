@@ -20,9 +20,9 @@ from accelerate import Accelerator
 from torch import Tensor, nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from synpo_bench.api.losses import get_loss
+from synpo_bench.api.stats import IGNORE_INDEX, sequence_stats, split_pairs
 from synpo_bench.budgets import Budget
-from synpo_bench.registry import get_loss
-from synpo_bench.stats import IGNORE_INDEX, sequence_stats, split_pairs
 from synpo_bench.train import LiveReference, TrainSettings, train_cell
 
 PAIRS, LENGTH, VOCAB, PROMPT = 16, 96, 512, 16

@@ -13,9 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tasks.judge import ExactFactJudge
-from tasks.references import REFERENCE_WRITERS, vatex_captions
-from tasks.world import ClipFacts, make_clips, sample_facts
+from synpo_bench.tasks.judge import ExactFactJudge
+from synpo_bench.tasks.references import REFERENCE_WRITERS, vatex_captions
+from synpo_bench.tasks.world import make_clips, sample_facts
+
+from synpo_bench.api.facts import ClipFacts
 
 
 def seconds(action: Callable[[], Any]) -> float:

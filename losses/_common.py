@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from synpo_bench.stats import PairStats
+from synpo_bench.api.stats import PairStats
 
 
 def reference_log_ratios(stats: PairStats) -> tuple[Tensor, Tensor]:

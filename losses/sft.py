@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from synpo_bench.registry import LossTerms, register_loss
-from synpo_bench.stats import PairStats
+from synpo_bench.api.diagnostics import LossTerms
+from synpo_bench.api.losses import register_loss
+from synpo_bench.api.stats import PairStats
 
 
 @register_loss(

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synpo_bench.errors import UserError
+from synpo_bench.api.errors import UserError
 
 CELL_STATUSES = ("done", "failed", "running", "corrupt")
 QUALITY_PREFIX = "quality:"

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reports.aggregate import Results, load_results, quality_means
-from synpo_bench.errors import UserError
+from synpo_bench.reports.aggregate import Results, load_results, quality_means
+
+from synpo_bench.api.errors import UserError
 
 DEFAULT_TOLERANCE = 0.02
 TOLERANCE_MODES = ("relative", "absolute")

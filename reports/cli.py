@@ -17,12 +17,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.text import Text
+from synpo_bench.reports.aggregate import load_results
+from synpo_bench.reports.baseline import DEFAULT_TOLERANCE, GateResult, check_results
+from synpo_bench.reports.tables import FORMATS, Report, build_report, render, render_rich
 
-from reports.aggregate import load_results
-from reports.baseline import DEFAULT_TOLERANCE, GateResult, check_results
-from reports.tables import FORMATS, Report, build_report, render, render_rich
-from synpo_bench.errors import UserError
-from synpo_bench.io import write_text_atomic
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.io import write_text_atomic
 
 console = Console()
 errors = Console(stderr=True)

@@ -40,8 +40,7 @@ import pandas as pd
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-
-from reports.aggregate import (
+from synpo_bench.reports.aggregate import (
     CELL_STATUSES,
     COST_FIELDS,
     INTERVAL_METHOD,
@@ -473,7 +472,7 @@ img { max-width: 100%; display: block; margin: 0.5rem 0 1.5rem; }
 
 def render_html(report: Report) -> str:
     """A self-contained page: tables, then per task its training curves and quality-vs-time plot."""
-    from reports.plots import data_uri, quality_vs_time_png, training_curves_png
+    from synpo_bench.reports.plots import data_uri, quality_vs_time_png, training_curves_png
 
     escape = html.escape
     body = [

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from synpo_bench.errors import UserError
+from synpo_bench.api.errors import UserError
 
 BudgetKind = Literal["steps", "pairs", "seconds"]
 KINDS: tuple[BudgetKind, ...] = ("steps", "pairs", "seconds")

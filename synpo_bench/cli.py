@@ -21,6 +21,10 @@ from rich.progress import (
 from rich.table import Table
 
 from synpo_bench import __version__
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.losses import get_loss_spec, list_losses
+from synpo_bench.api.registry import import_plugins
+from synpo_bench.api.tasks import TASKS, get_task, list_tasks
 from synpo_bench.budgets import Budget
 from synpo_bench.config import (
     DEFAULT_LOSSES,
@@ -32,8 +36,6 @@ from synpo_bench.config import (
     Shard,
     default_cache_dir,
 )
-from synpo_bench.errors import UserError
-from synpo_bench.registry import TASKS, get_loss_spec, get_task, import_plugins, list_losses, list_tasks
 from synpo_bench.train import DEFAULT_LR, TrainSettings
 
 app = typer.Typer(
@@ -390,7 +392,7 @@ def summary_tables(reports: list[Any], run_dir: Path) -> list[Table]:
 
     The ``(start)`` row is the warm-started model every loss trains from: the bar each loss has to clear.
     """
-    from reports.aggregate import read_start_quality
+    from synpo_bench.reports.aggregate import read_start_quality
 
     tables = []
     for task in dict.fromkeys(report.cell.task for report in reports):
@@ -437,7 +439,7 @@ def _headline(task: str, quality: dict[str, float]) -> list[str]:
 def _register_report_commands() -> None:
     """``report`` and ``check`` live with the reports package."""
     try:
-        from reports.cli import check_command, report_command
+        from synpo_bench.reports.cli import check_command, report_command
     except ImportError:  # pragma: no cover - the reports package ships with the project
         return
     app.command("report")(report_command)

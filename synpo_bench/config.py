@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.io import content_hash
 from synpo_bench.budgets import Budget
-from synpo_bench.errors import UserError
-from synpo_bench.io import content_hash
 from synpo_bench.train import TrainSettings
 
 DEFAULT_LOSSES = ("dpo", "ipo", "simpo", "orpo", "synpo")

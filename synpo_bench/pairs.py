@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
-from synpo_bench.io import content_hash, read_json, write_json_atomic, write_text_atomic
-from tasks.base import CaptionExample, PreferencePair, TaskData
+from synpo_bench.api.io import content_hash, read_json, write_json_atomic, write_text_atomic
+from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskData
 
 PAIRS_VERSION = "1"
 THRESHOLD_TOLERANCE = 1e-9

@@ -23,14 +23,15 @@ import torch
 from accelerate import Accelerator
 
 from synpo_bench import __version__
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.io import content_hash, read_json, write_json_atomic, write_text_atomic
+from synpo_bench.api.losses import get_loss
+from synpo_bench.api.models import pair_rows
+from synpo_bench.api.tasks import PreferencePair, TaskAdapter, TaskData, get_task
 from synpo_bench.config import NLP_PREFIX, Cell, RunConfig
-from synpo_bench.errors import UserError
-from synpo_bench.io import content_hash, read_json, write_json_atomic, write_text_atomic
-from synpo_bench.registry import get_loss, get_task
-from synpo_bench.stats import sequence_stats, split_pairs
+from synpo_bench.tasks.caption_metrics import caption_metrics_implementation
+from synpo_bench.tasks.metrics.preference import heldout_preference_accuracy, win_rate
 from synpo_bench.train import Batch, LiveReference, PrecomputedReference, TrainOutcome, train_cell
-from tasks.base import PreferencePair, TaskAdapter, TaskData
-from tasks.caption_metrics import caption_metrics_implementation
 
 EMBEDDED_WORLD_TASKS = ("vatex", "vdc", "vdd")
 """The embedded world's video tasks share clips; the warm start learns all of their captions, as a
@@ -131,11 +132,11 @@ def validate_config(config: RunConfig) -> None:
             f"budget {config.budget} is smaller than one batch ({config.train.batch_size} pairs): "
             "not a single optimizer step would run"
         )
-    from tasks.http_judge import make_judge
+    from synpo_bench.tasks.http_judge import make_judge
 
     make_judge(config.judge, config.judge_model)  # a bad --judge fails here, before any training
     if config.nlp_tasks:
-        from tasks.nlp import check_lm_tasks
+        from synpo_bench.tasks.nlp import check_lm_tasks
 
         check_lm_tasks(list(config.nlp_tasks))
     resolve_device(config.device)
@@ -288,7 +289,7 @@ class GridRunner:
     def _judge(self) -> Any:
         """The evaluation judge the user chose (``--judge``), built once per run."""
         if self._judge_instance is None:
-            from tasks.http_judge import make_judge
+            from synpo_bench.tasks.http_judge import make_judge
 
             self._judge_instance = make_judge(self.config.judge, self.config.judge_model)
         return self._judge_instance
@@ -304,7 +305,7 @@ class GridRunner:
         judge = self._judge()
         if hasattr(judge, "rate"):
             return judge
-        from tasks.judge import ExactFactJudge
+        from synpo_bench.tasks.judge import ExactFactJudge
 
         return ExactFactJudge()
 
@@ -446,7 +447,9 @@ class GridRunner:
             if prepared.base_captions is None:
                 prepared.base_captions = self._captions(prepared.base_model, prepared.data)
             quality.update(
-                win_rate(self._judge(), prepared.data.eval, captions, prepared.base_captions, prepared.data)
+                win_rate(
+                    self._judge(), prepared.data.eval, captions, prepared.base_captions, prepared.data.facts
+                )
             )
         return quality, time.perf_counter() - start
 
@@ -480,7 +483,7 @@ class GridRunner:
         """The policy's language part on the lm-eval tasks, text only; lm-eval's JSON goes to ``folder``."""
         if not self.config.nlp_tasks:
             return {}
-        from tasks.nlp import evaluate_lm
+        from synpo_bench.tasks.nlp import evaluate_lm
 
         # A peft model's base model carries the injected adapters, and is the PreTrainedModel lm-eval wants.
         lm = model.lm.get_base_model() if hasattr(model.lm, "get_base_model") else model.lm
@@ -524,15 +527,6 @@ def write_captions(path: Path, examples: list[Any], captions: list[str]) -> None
     write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
-def pair_rows(collate: Callable[..., Batch], pairs: list[PreferencePair], frames: dict[str, Any]) -> Batch:
-    """One batch of a pair list: the chosen rows, then the rejected ones (what ``split_pairs`` expects);
-    no frames for a text task."""
-    clip_frames = [frames[p.clip_id] for p in pairs] * 2 if frames else None
-    return collate(
-        clip_frames, [p.prompt for p in pairs] * 2, [p.chosen for p in pairs] + [p.rejected for p in pairs]
-    )
-
-
 HELDOUT_EVERY = 10
 """One clip in ten (by a stable hash of its id) is held out of training for preference accuracy."""
 
@@ -543,39 +537,6 @@ def split_heldout(pairs: list[PreferencePair]) -> tuple[list[PreferencePair], li
         return pairs, []
     held = {p.clip_id for p in pairs if zlib.crc32(p.clip_id.encode()) % HELDOUT_EVERY == 0}
     return [p for p in pairs if p.clip_id not in held], [p for p in pairs if p.clip_id in held]
-
-
-def heldout_preference_accuracy(
-    model: Any, pairs: list[PreferencePair], frames: dict[str, Any], batch_size: int
-) -> float:
-    """Fraction of held-out pairs whose chosen response has the higher mean token log-probability.
-
-    The mean (not the sum) so that a shorter rejected caption does not win on length alone.
-    """
-    wins = 0
-    with torch.inference_mode():
-        for start in range(0, len(pairs), batch_size):
-            batch = pair_rows(model.collate, pairs[start : start + batch_size], frames)
-            batch = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            logits = model(batch["frames"], batch["input_ids"], batch["attention_mask"])
-            stats = split_pairs(sequence_stats(logits, batch["labels"]))
-            wins += int((stats.chosen_logp_mean > stats.rejected_logp_mean).sum())
-    return wins / len(pairs)
-
-
-def win_rate(
-    judge: Any, examples: list[Any], captions: list[str], base_captions: list[str], data: TaskData
-) -> dict[str, float]:
-    """The judge's verdict, trained vs starting model, per eval example: win, tie or loss on its score."""
-    wins = ties = 0
-    for example, trained, base in zip(examples, captions, base_captions, strict=True):
-        facts = data.facts[example.clip_id]
-        trained_score = judge.grade(trained, facts, example.dimension).score
-        base_score = judge.grade(base, facts, example.dimension).score
-        wins += trained_score > base_score
-        ties += trained_score == base_score
-    n = max(len(examples), 1)
-    return {"win_rate": 100.0 * (wins + 0.5 * ties) / n, "tie_rate": 100.0 * ties / n}
 
 
 def _as_dict(value: Any) -> Any:

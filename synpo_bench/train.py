@@ -22,10 +22,10 @@ from accelerate import Accelerator
 from torch import Tensor, nn
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
+from synpo_bench.api.losses import Loss
+from synpo_bench.api.stats import NonFiniteError, sequence_stats, split_pairs
 from synpo_bench.budgets import Budget
 from synpo_bench.costs import CostMeter, PeakMemory
-from synpo_bench.registry import Loss
-from synpo_bench.stats import NonFiniteError, sequence_stats, split_pairs
 
 Batch = dict[str, Any]
 """Keys: frames, input_ids, attention_mask, labels (rows: chosen then rejected), pair_index ([batch])."""

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tasks.base import TaskAdapter, TaskData
-from tasks.references import embedded_task_data
-from tasks.video_io import RealEntry, load_real_task
-from tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES
+from synpo_bench.tasks.references import embedded_task_data
+from synpo_bench.tasks.video_io import RealEntry, load_real_task
+from synpo_bench.tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES
+
+from synpo_bench.api.tasks import TaskAdapter, TaskData
 
 
 class VideoCaptionTask(TaskAdapter):

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tasks.http_judge import _snippet, fact_references, grade_messages, parse_grade_reply
-from tasks.judge import FactGrade, JudgeError
-from tasks.world import ClipFacts
+from synpo_bench.tasks.http_judge import _snippet, fact_references, grade_messages, parse_grade_reply
+
+from synpo_bench.api.facts import ClipFacts
+from synpo_bench.api.judges import FactGrade, JudgeError
 
 RETRY_REMINDER = "Answer with the JSON object only."
 """Appended to the user message on a retry."""

@@ -29,10 +29,11 @@ from typing import Any
 # httpx rather than the ``openai`` package: one POST to one endpoint needs neither its dependency tree
 # nor its own retry logic, and any OpenAI-compatible server answers the same JSON.
 import httpx
+from synpo_bench.tasks.judge import ExactFactJudge
+from synpo_bench.tasks.references import DIMENSION_PROMPTS, REFERENCE_WRITERS
 
-from tasks.judge import ExactFactJudge, FactGrade, JudgeError
-from tasks.references import DIMENSION_PROMPTS, REFERENCE_WRITERS
-from tasks.world import ClipFacts
+from synpo_bench.api.facts import ClipFacts
+from synpo_bench.api.judges import FactGrade, JudgeError
 
 MAX_REFERENCES = 3
 """References sent per clip by ``grade``: VATEX writes ten paraphrases; three state every fact already."""
@@ -293,7 +294,7 @@ def make_judge(spec: str, model: str | None = None) -> Any:
         return HttpJudge(text.rstrip("/"), model)
     if text.lower().startswith("hf:"):
         # Imported here: tasks.hf_judge imports this module.
-        from tasks.hf_judge import LocalHFJudge
+        from synpo_bench.tasks.hf_judge import LocalHFJudge
 
         return LocalHFJudge(text[len("hf:") :].strip())
     raise JudgeError(

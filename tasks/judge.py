@@ -54,9 +54,9 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any
 
-from synpo_bench.errors import UserError
-from tasks.base import CaptionExample
-from tasks.world import ClipFacts, ObjectFacts
+from synpo_bench.api.facts import ClipFacts, ObjectFacts
+from synpo_bench.api.judges import FactGrade, JudgeError, Rating
+from synpo_bench.api.tasks import CaptionExample
 
 # ------------------------------------------------------------------------------------------- lexicon
 
@@ -200,57 +200,6 @@ DIMENSION_FACTS: dict[str, DimensionSpec] = {
 
 
 # ------------------------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class FactGrade:
-    correct: int
-    missed: int
-    hallucinated: int
-    score: float
-    """10 * correct / (correct + missed + hallucinated)."""
-
-
-@dataclass(frozen=True)
-class Rating:
-    """SynPO-style judge scores of one candidate caption."""
-
-    hallucination: float
-    """H, 0..5 (5: nothing false stated)."""
-    fluency: float
-    """F, 0..5."""
-    consistency: float
-    """C, 0..3 (agreement with the other candidates)."""
-    combined: float
-    """1.1 H + F + C, 0..13.5."""
-    score10: float
-    """combined rescaled to 0..10."""
-    grade: FactGrade
-
-    @property
-    def H(self) -> float:  # the paper's letters
-        return self.hallucination
-
-    @property
-    def F(self) -> float:
-        return self.fluency
-
-    @property
-    def C(self) -> float:
-        return self.consistency
-
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "H": self.hallucination,
-            "F": self.fluency,
-            "C": self.consistency,
-            "combined": self.combined,
-            "score10": self.score10,
-            "correct": self.grade.correct,
-            "missed": self.grade.missed,
-            "hallucinated": self.grade.hallucinated,
-            "fact_score": self.grade.score,
-        }
 
 
 # ------------------------------------------------------------------------------------------- parsing
@@ -621,10 +570,6 @@ def summarize_vdc(grades: Iterable[FactGrade]) -> dict[str, float]:
     if not grades:
         return {"accuracy": 0.0, "score": 0.0}
     return {"accuracy": fmean(map(fact_accuracy, grades)), "score": fmean(map(vdc_score, grades))}
-
-
-class JudgeError(ValueError, UserError):
-    """A judge that cannot grade the data it is given (e.g. real captions without ground-truth facts)."""
 
 
 def can_grade(judge: Any, examples: Sequence[CaptionExample], facts: Mapping[str, Any]) -> bool:

@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synpo_bench.errors import UserError
+from synpo_bench.api.errors import UserError
 
 if TYPE_CHECKING:
     from lm_eval.api.group import Group

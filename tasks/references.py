@@ -21,8 +21,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from tasks.base import CaptionExample, TaskData
-from tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES, ClipFacts, ObjectFacts, world_clips
+from synpo_bench.tasks.world import DEFAULT_FRAME_SIZE, DEFAULT_FRAMES, world_clips
+
+from synpo_bench.api.facts import ClipFacts, ObjectFacts
+from synpo_bench.api.tasks import CaptionExample, TaskData
 
 DIMENSION_PROMPTS: dict[str, str] = {
     "caption": "describe the video in one sentence.",

@@ -42,9 +42,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from synpo_bench.errors import UserError
-from synpo_bench.registry import register_task
-from tasks.base import CaptionExample, PreferencePair, TaskAdapter, TaskData
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskAdapter, TaskData, register_task
 
 DIMENSION = "text"
 SPLITS = ("train", "eval")

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from statistics import fmean
 from typing import Any, ClassVar
 
-from synpo_bench.registry import register_task
-from tasks._video import VideoCaptionTask
-from tasks.base import CaptionExample, TaskData
-from tasks.judge import can_grade, fact_accuracy, grade_examples
-from tasks.references import DIMENSION_PROMPTS
-from tasks.video_io import EntryError, RealEntry, strip_video_extension, text_field
+from synpo_bench.tasks._video import VideoCaptionTask
+from synpo_bench.tasks.judge import can_grade, fact_accuracy, grade_examples
+from synpo_bench.tasks.references import DIMENSION_PROMPTS
+from synpo_bench.tasks.video_io import EntryError, RealEntry, strip_video_extension, text_field
+
+from synpo_bench.api.tasks import CaptionExample, TaskData, register_task
 
 CAPTION_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 
@@ -30,7 +30,9 @@ def caption_metric_scores(
     predictions: Mapping[tuple[str, str], str], examples: list[CaptionExample]
 ) -> dict[str, float]:
     """COCO caption metrics of the predictions for ``examples`` (one example per clip)."""
-    from tasks.caption_metrics import caption_scores  # lazy: pycocoevalcap is only needed to evaluate
+    from synpo_bench.tasks.caption_metrics import (
+        caption_scores,  # lazy: pycocoevalcap is only needed to evaluate
+    )
 
     references = {example.clip_id: list(example.references) for example in examples}
     captions = {

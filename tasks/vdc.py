@@ -22,12 +22,13 @@ from collections.abc import Mapping
 from statistics import fmean
 from typing import Any, ClassVar
 
-from synpo_bench.registry import register_task
-from tasks._video import VideoCaptionTask
-from tasks.base import CaptionExample, TaskData
-from tasks.judge import FactGrade, grade_examples, summarize_vdc
-from tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS
-from tasks.video_io import EntryError, RealEntry, strip_video_extension, text_field
+from synpo_bench.tasks._video import VideoCaptionTask
+from synpo_bench.tasks.judge import grade_examples, summarize_vdc
+from synpo_bench.tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS
+from synpo_bench.tasks.video_io import EntryError, RealEntry, strip_video_extension, text_field
+
+from synpo_bench.api.judges import FactGrade
+from synpo_bench.api.tasks import CaptionExample, TaskData, register_task
 
 VIDEO_NAME_KEYS = ("video_name", "video_id", "videoID", "video", "id")
 

@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from statistics import fmean
 from typing import Any, ClassVar
 
-from synpo_bench.registry import register_task
-from tasks._video import VideoCaptionTask
-from tasks.base import CaptionExample, TaskData
-from tasks.judge import can_grade, fact_accuracy, grade_examples, vdc_score
-from tasks.references import DIMENSION_PROMPTS
-from tasks.vatex import CAPTION_METRICS, caption_metric_scores
-from tasks.vdc import VIDEO_NAME_KEYS
-from tasks.video_io import RealEntry, strip_video_extension, text_field
+from synpo_bench.tasks._video import VideoCaptionTask
+from synpo_bench.tasks.judge import can_grade, fact_accuracy, grade_examples, vdc_score
+from synpo_bench.tasks.references import DIMENSION_PROMPTS
+from synpo_bench.tasks.vatex import CAPTION_METRICS, caption_metric_scores
+from synpo_bench.tasks.vdc import VIDEO_NAME_KEYS
+from synpo_bench.tasks.video_io import RealEntry, strip_video_extension, text_field
+
+from synpo_bench.api.tasks import CaptionExample, TaskData, register_task
 
 DESCRIPTION_KEYS = ("answer", "description", "caption", "detailed_caption")
 

@@ -35,10 +35,10 @@ from typing import Any
 
 import av
 import numpy as np
+from synpo_bench.tasks.world import world_size
 
-from synpo_bench.errors import UserError
-from tasks.base import CaptionExample, TaskData
-from tasks.world import world_size
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.tasks import CaptionExample, TaskData
 
 log = logging.getLogger(__name__)
 

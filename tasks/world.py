@@ -31,6 +31,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from synpo_bench.api.facts import ClipFacts, ObjectFacts
+
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (225, 35, 35),
@@ -59,38 +61,6 @@ TRAVEL = 0.3
 BOUNCE_HEIGHT = 0.25
 PAN_TRAVEL = 0.25
 ZOOM_FACTOR = 0.7  # zoom in shrinks the visible world to 70% over the clip; zoom out grows it by 1/0.7
-
-
-@dataclass(frozen=True)
-class ObjectFacts:
-    """One object: the graded facts (shape, colour, size, motion) and where it starts."""
-
-    shape: str
-    colour: str
-    size: str
-    motion: str
-    x0: float
-    """Start position in world coordinates, as a fraction of the frame size (0 left, 1 right)."""
-    y0: float
-
-    def describe(self) -> str:
-        return f"{self.size} {self.colour} {self.shape} ({self.motion})"
-
-
-@dataclass(frozen=True)
-class ClipFacts:
-    """Everything true about one clip; ``objects[0]`` is the main object."""
-
-    clip_id: str
-    objects: tuple[ObjectFacts, ...]
-    background: str
-    camera: str
-    texture_seed: int
-    """Seeds the background grain (and the choice of reference paraphrases)."""
-
-    @property
-    def main_object(self) -> ObjectFacts:
-        return self.objects[0]
 
 
 @dataclass(frozen=True, eq=False)

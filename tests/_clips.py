@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.world import ClipFacts, ObjectFacts
+from synpo_bench.api.facts import ClipFacts, ObjectFacts
 
 # Clip A: a large red circle moving left (the main object), a small blue square bouncing, a striped
 # background, the camera panning right. Facts per dimension: short 2 x 3 = 6, detailed 2 x 4 + 2 = 10,

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from synpo_bench import __version__
+from synpo_bench.api.losses import list_losses
 from synpo_bench.cli import app
-from synpo_bench.registry import list_losses
 
 runner = CliRunner()
 

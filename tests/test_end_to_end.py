@@ -124,7 +124,8 @@ def test_non_finite_loss_fails_one_cell_and_keeps_going(tmp_path: Path, cache_di
     (plugin / "nan_loss_plugin.py").write_text(
         textwrap.dedent(
             '''
-            from synpo_bench.registry import LossTerms, register_loss
+            from synpo_bench.api.diagnostics import LossTerms
+            from synpo_bench.api.losses import register_loss
 
             @register_loss("nan_loss", needs_reference=False, citation="Test 2026")
             def nan_loss(stats):

@@ -11,13 +11,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 import torch
+from synpo_bench.tasks.hf_judge import RETRY_REMINDER, LocalHFJudge
+from synpo_bench.tasks.http_judge import _snippet, fact_references, grade_messages, make_judge
+from synpo_bench.tasks.world import sample_facts
 
-from synpo_bench.errors import UserError
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.judges import FactGrade, JudgeError
 from synpo_bench.models import train_tokenizer
-from tasks.hf_judge import RETRY_REMINDER, LocalHFJudge
-from tasks.http_judge import _snippet, fact_references, grade_messages, make_judge
-from tasks.judge import FactGrade, JudgeError
-from tasks.world import sample_facts
 
 REFERENCE = "A red circle moves to the left on a black background."
 CAPTION = "A red ball slides left."

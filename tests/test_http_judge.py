@@ -12,13 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from synpo_bench.tasks.http_judge import HttpJudge, make_judge, parse_grade_reply
+from synpo_bench.tasks.judge import ExactFactJudge, grade_examples
+from synpo_bench.tasks.references import COLOUR_WORDS, REFERENCE_WRITERS
 
-from synpo_bench.errors import UserError
-from synpo_bench.registry import get_task
-from tasks.base import CaptionExample
-from tasks.http_judge import HttpJudge, make_judge, parse_grade_reply
-from tasks.judge import ExactFactJudge, FactGrade, JudgeError, grade_examples
-from tasks.references import COLOUR_WORDS, REFERENCE_WRITERS
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.judges import FactGrade, JudgeError
+from synpo_bench.api.tasks import CaptionExample, get_task
 
 REFERENCE = "A red circle moves to the left on a black background."
 

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import pytest
-
-from tasks.base import CaptionExample
-from tasks.judge import (
+from synpo_bench.tasks.judge import (
     DIMENSION_FACTS,
     ExactFactJudge,
-    FactGrade,
-    JudgeError,
     fact_accuracy,
     grade_examples,
     parse_caption,
     summarize_vdc,
     vdc_score,
 )
-from tasks.references import REFERENCE_WRITERS
-from tasks.world import ClipFacts, ObjectFacts, sample_facts
+from synpo_bench.tasks.references import REFERENCE_WRITERS
+from synpo_bench.tasks.world import sample_facts
+
+from synpo_bench.api.facts import ClipFacts, ObjectFacts
+from synpo_bench.api.judges import FactGrade, JudgeError
+from synpo_bench.api.tasks import CaptionExample
 from tests._clips import CLIP_A
 
 JUDGE = ExactFactJudge()

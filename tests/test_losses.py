@@ -12,8 +12,8 @@ import re
 import pytest
 import torch
 
-from synpo_bench.registry import get_loss, get_loss_spec, list_losses
-from synpo_bench.stats import PairStats
+from synpo_bench.api.losses import get_loss, get_loss_spec, list_losses
+from synpo_bench.api.stats import PairStats
 
 # Two pairs. Sums, token counts and mean token probabilities, with reference sums.
 S_W = [-6.0, -12.0]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from synpo_bench.api.stats import IGNORE_INDEX, sequence_stats
 from synpo_bench.models import ModelLoadError, VideoLM, build_model, train_tokenizer
-from synpo_bench.stats import IGNORE_INDEX, sequence_stats
 
 CAPTIONS = [
     "A red circle moves to the left.",

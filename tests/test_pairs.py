@@ -10,7 +10,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
+from synpo_bench.tasks.judge import ExactFactJudge
 
+from synpo_bench.api.judges import FactGrade, Rating
+from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskData, get_task
 from synpo_bench.models import VideoLM, warm_start
 from synpo_bench.pairs import (
     PairSettings,
@@ -21,9 +24,6 @@ from synpo_bench.pairs import (
     select_pair,
     write_pairs_jsonl,
 )
-from synpo_bench.registry import get_task
-from tasks.base import CaptionExample, PreferencePair, TaskData
-from tasks.judge import ExactFactJudge, FactGrade, Rating
 
 
 def rating(h: float, f: float, c: float) -> Rating:

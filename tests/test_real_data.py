@@ -9,12 +9,18 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from synpo_bench.tasks.vatex import VatexTask
+from synpo_bench.tasks.vdc import VdcTask
+from synpo_bench.tasks.vdd import VddTask
+from synpo_bench.tasks.video_io import (
+    DataError,
+    VideoDecodeError,
+    decode_video,
+    find_annotation_files,
+    uniform_indices,
+)
 
-from synpo_bench.errors import UserError
-from tasks.vatex import VatexTask
-from tasks.vdc import VdcTask
-from tasks.vdd import VddTask
-from tasks.video_io import DataError, VideoDecodeError, decode_video, find_annotation_files, uniform_indices
+from synpo_bench.api.errors import UserError
 
 N_SOURCE_FRAMES = 16
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from synpo_bench.registry import LOSSES, UnknownNameError, get_loss, import_plugins, list_losses
-from synpo_bench.stats import PairStats
+from synpo_bench.api.losses import LOSSES, get_loss, list_losses
+from synpo_bench.api.registry import UnknownNameError, import_plugins
+from synpo_bench.api.stats import PairStats
 
 
 def test_all_design_losses_are_registered() -> None:
@@ -50,7 +51,8 @@ def test_a_new_loss_is_one_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (tmp_path / "my_margin_loss.py").write_text(
         textwrap.dedent(
             '''
-            from synpo_bench.registry import LossTerms, register_loss
+            from synpo_bench.api.diagnostics import LossTerms
+            from synpo_bench.api.losses import register_loss
 
             @register_loss("margin_test", needs_reference=False, citation="Test 2026", scale=2.0)
             def margin_test(stats, scale):

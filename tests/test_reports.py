@@ -19,12 +19,16 @@ from pathlib import Path
 import pytest
 import typer
 from rich.console import Console
-from typer.testing import CliRunner
-
-from reports.aggregate import cost_summary, load_results, quality_summary, resolve_run_dir, student_t_quantile
-from reports.baseline import compare
-from reports.cli import check_command, report_command
-from reports.tables import (
+from synpo_bench.reports.aggregate import (
+    cost_summary,
+    load_results,
+    quality_summary,
+    resolve_run_dir,
+    student_t_quantile,
+)
+from synpo_bench.reports.baseline import compare
+from synpo_bench.reports.cli import check_command, report_command
+from synpo_bench.reports.tables import (
     build_report,
     quality_grid,
     render_csv,
@@ -33,6 +37,8 @@ from reports.tables import (
     render_markdown,
     rich_table,
 )
+from typer.testing import CliRunner
+
 from tests._results_factory import (
     TASK,
     cost_fields,

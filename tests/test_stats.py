@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from synpo_bench.registry import get_loss
-from synpo_bench.stats import IGNORE_INDEX, PairStats, log1mexp, pair_stats_from_logits, sequence_stats
+from synpo_bench.api.losses import get_loss
+from synpo_bench.api.stats import IGNORE_INDEX, PairStats, log1mexp, pair_stats_from_logits, sequence_stats
 
 
 def brute_force(logits: torch.Tensor, labels: torch.Tensor) -> list[tuple[float, int, float]]:

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from synpo_bench.tasks.judge import ExactFactJudge
+from synpo_bench.tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS, vatex_entry, vdc_entry, vdd_entry
+from synpo_bench.tasks.vatex import VatexTask
+from synpo_bench.tasks.vdc import VdcTask
+from synpo_bench.tasks.vdd import VddTask
+from synpo_bench.tasks.world import sample_facts
 
-from synpo_bench.registry import get_task
-from tasks.base import CaptionExample, TaskData
-from tasks.judge import ExactFactJudge, FactGrade, JudgeError
-from tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS, vatex_entry, vdc_entry, vdd_entry
-from tasks.vatex import VatexTask
-from tasks.vdc import VdcTask
-from tasks.vdd import VddTask
-from tasks.world import sample_facts
+from synpo_bench.api.judges import FactGrade, JudgeError
+from synpo_bench.api.tasks import CaptionExample, TaskData, get_task
 from tests._clips import CLIP_A
 
 PERFECT_DETAILED = (
@@ -42,9 +42,9 @@ def fake_caption_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple
         calls.append((predictions, references))
         return {"BLEU-4": 12.5, "CIDEr": 40.0}
 
-    module = types.ModuleType("tasks.caption_metrics")
+    module = types.ModuleType("synpo_bench.tasks.caption_metrics")
     module.caption_scores = caption_scores  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tasks.caption_metrics", module)
+    monkeypatch.setitem(sys.modules, "synpo_bench.tasks.caption_metrics", module)
     yield calls
 
 

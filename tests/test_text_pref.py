@@ -8,11 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from synpo_bench.errors import UserError
-from synpo_bench.registry import get_task
-from tasks.base import CaptionExample, TaskData
-from tasks.text_pref import (
+from synpo_bench.tasks.text_pref import (
     TextPairsError,
     TextPreferenceData,
     load_text_pairs,
@@ -21,6 +17,9 @@ from tasks.text_pref import (
     preference_accuracy,
     split_of,
 )
+
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.tasks import CaptionExample, TaskData, get_task
 
 
 def pair_line(

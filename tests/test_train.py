@@ -13,9 +13,9 @@ from accelerate import Accelerator
 from torch import Tensor, nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from synpo_bench.api.losses import get_loss
+from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.budgets import Budget, BudgetError
-from synpo_bench.registry import get_loss
-from synpo_bench.stats import IGNORE_INDEX
 from synpo_bench.train import LiveReference, PrecomputedReference, TrainSettings, train_cell
 
 VOCAB, LENGTH, N_PAIRS, BATCH = 64, 12, 24, 4

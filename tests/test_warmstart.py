@@ -12,11 +12,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
+from synpo_bench.api.stats import IGNORE_INDEX
+from synpo_bench.api.tasks import CaptionExample, TaskData, get_task
 from synpo_bench.models import VideoLM, warm_start
 from synpo_bench.models.warmstart import MAX_STEPS, MIN_STEPS, default_steps, token_cross_entropy
-from synpo_bench.registry import get_task
-from synpo_bench.stats import IGNORE_INDEX
-from tasks.base import CaptionExample, TaskData
 
 
 @pytest.fixture(scope="module")

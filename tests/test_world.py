@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from tasks.world import (
+from synpo_bench.tasks.world import (
     BACKGROUNDS,
     CAMERA_MOTIONS,
     COLOURS,
     MOTIONS,
     SHAPES,
-    ClipFacts,
-    ObjectFacts,
     make_clips,
     render,
     sample_facts,
     world_clips,
     world_size,
 )
+
+from synpo_bench.api.facts import ClipFacts, ObjectFacts
 
 
 def one_object(

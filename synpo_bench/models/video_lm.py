@@ -29,9 +29,9 @@ from torch import Tensor, nn
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from synpo_bench.errors import UserError
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.models.tokenizer import train_tokenizer
-from synpo_bench.stats import IGNORE_INDEX
 
 FrameInput = np.ndarray | Tensor
 """One clip: uint8 ``[T, H, W, 3]``."""

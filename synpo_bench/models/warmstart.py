@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from synpo_bench.io import content_hash
+from synpo_bench.api.io import content_hash
+from synpo_bench.api.stats import IGNORE_INDEX
+from synpo_bench.api.tasks import CaptionExample
 from synpo_bench.models.video_lm import TinyLMConfig, VideoLM, VisionConfig, build_model
-from synpo_bench.stats import IGNORE_INDEX
-from tasks.base import CaptionExample
 
 WARM_START_VERSION = "3"
 

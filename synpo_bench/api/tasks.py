@@ -1,4 +1,4 @@
-"""The contract between task adapters, the preference-pair pipeline and the training engine.
+"""The task contract: data types, the ``TaskAdapter`` base, ``@register_task`` and the task registry.
 
 A task adapter loads one benchmark (the embedded synthetic world, or the real public format from
 ``--data-dir``) into a ``TaskData``: decoded clips, SFT/eval examples and, for synthetic data, the ground
@@ -8,12 +8,16 @@ truth facts the exact judge grades against. It also scores predictions with the 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+
+from synpo_bench.api.facts import ClipFacts
+from synpo_bench.api.judges import Judge
+from synpo_bench.api.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -54,16 +58,21 @@ class TaskData:
     """Held-out examples the trained policy is scored on (clips disjoint from ``train``)."""
     synthetic: bool
     """True for the embedded default world; reports label such results as synthetic."""
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, ClipFacts] = field(default_factory=dict)
     """clip id -> ground-truth facts (synthetic data only), for the exact-fact judge."""
     skipped: list[str] = field(default_factory=list)
     """One message per entry that could not be loaded (file and entry named), counted in reports."""
     source: str = ""
     """Where the data came from: "synthetic(seed=...)" or the annotation file path."""
+    train_pairs: list[PreferencePair] = field(default_factory=list)
+    """Preference pairs the data set itself gives (text preference data): trained on as given. Empty
+    for caption tasks, whose pairs are sampled from the warm-started model and rated by a judge."""
+    eval_pairs: list[PreferencePair] = field(default_factory=list)
+    """Held-out pairs the data set gives, for preference accuracy."""
 
 
 class TaskAdapter(ABC):
-    """A task family. Subclasses are registered with ``synpo_bench.registry.register_task``."""
+    """A task family. Subclasses are registered with ``register_task``."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -78,6 +87,29 @@ class TaskAdapter(ABC):
 
     @abstractmethod
     def evaluate(
-        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
     ) -> dict[str, float]:
         """Score predictions keyed by (clip id, dimension) against ``data.eval``; returns metric -> value."""
+
+
+TASKS: Registry[type[TaskAdapter]] = Registry("task", "tasks", "synpo_bench.tasks", "synpo_bench.tasks")
+
+A = TypeVar("A", bound=type[TaskAdapter])
+
+
+def register_task(name: str, aliases: Iterable[str] = ()) -> Callable[[A], A]:
+    """Register a task adapter class under ``name`` (and aliases such as lmms-eval task names)."""
+
+    def decorate(adapter: A) -> A:
+        TASKS.add(name, adapter, aliases)
+        return adapter
+
+    return decorate
+
+
+def get_task(name: str) -> type[TaskAdapter]:
+    return TASKS.get(name)
+
+
+def list_tasks() -> list[str]:
+    return TASKS.names()

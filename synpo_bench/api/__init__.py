@@ -1,0 +1,43 @@
+"""The ground floor: what plug-in authors (losses, tasks, judges) and the rest of synpo-bench import.
+
+Nothing here imports the engine, the tasks, the losses or the reports (``tests/test_layers.py``).
+
+    errors       UserError: a user mistake, printed in one line, exit 2
+    io           atomic writes, JSON reading, content hashes
+    stats        PairStats and the per-sequence statistics every loss is computed from
+    diagnostics  LossTerms; preference metrics and negative dominance, the same for every loss
+    losses       @register_loss, the loss registry, Loss (a loss bound to its hyper-parameters)
+    facts        a clip's ground-truth facts
+    judges       FactGrade, Rating; the Judge protocols; @register_judge and make_judge
+    tasks        CaptionExample, PreferencePair, TaskData, TaskAdapter; @register_task
+    models       the Policy protocol the engine, pair pipeline and evaluation call
+    registry     the generic name -> entry registry and plug-in loading
+"""
+
+from synpo_bench.api.diagnostics import LossTerms
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.facts import ClipFacts, ObjectFacts
+from synpo_bench.api.judges import FactGrade, Judge, JudgeError, Rating, register_judge
+from synpo_bench.api.losses import get_loss, register_loss
+from synpo_bench.api.stats import PairStats
+from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskAdapter, TaskData, register_task
+
+__all__ = [
+    "CaptionExample",
+    "ClipFacts",
+    "FactGrade",
+    "Judge",
+    "JudgeError",
+    "LossTerms",
+    "ObjectFacts",
+    "PairStats",
+    "PreferencePair",
+    "Rating",
+    "TaskAdapter",
+    "TaskData",
+    "UserError",
+    "get_loss",
+    "register_judge",
+    "register_loss",
+    "register_task",
+]

@@ -1,0 +1,75 @@
+"""The policy contract: what the engine, the pair pipeline and the evaluation call on a model.
+
+``synpo_bench.models.VideoLM`` (the tiny embedded video-LM, or a local causal LM with a frame encoder
+added) implements it; a real vision-language checkpoint plugs in by implementing the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from synpo_bench.api.tasks import PreferencePair
+
+Batch = dict[str, Tensor | None]
+"""A collated batch: ``frames`` (None for text), ``input_ids``, ``attention_mask``, ``labels``."""
+
+FrameInput = np.ndarray | Tensor
+"""One clip's frames: uint8 ``[n_frames, height, width, 3]``."""
+
+
+class Policy(Protocol):
+    """A trainable captioner: frames + prompt -> response, one forward pass per batch of rows."""
+
+    tokenizer: PreTrainedTokenizerBase
+    lm: PreTrainedModel | nn.Module
+    """The language model (a peft model under LoRA); lm-eval scores it on text alone."""
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def collate(
+        self, frames: Sequence[FrameInput] | None, prompts: Sequence[str], responses: Sequence[str]
+    ) -> Batch:
+        """Padded rows of prompt + response; labels cover the response (and its EOS) only."""
+        ...
+
+    def __call__(self, frames: Tensor | None, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Logits ``[B, L, V]`` aligned with ``input_ids``."""
+        ...
+
+    def generate(
+        self,
+        frames: Sequence[FrameInput] | Tensor | None,
+        prompts: Sequence[str],
+        *,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        max_new_tokens: int = 48,
+        contrastive_alpha: float = 0.0,
+        generator: torch.Generator | None = None,
+        batch_size: int = 64,
+    ) -> list[str]: ...
+
+    def eval(self) -> nn.Module: ...
+
+    def train(self, mode: bool = True) -> nn.Module: ...
+
+
+def pair_rows(
+    collate: Callable[[Sequence[FrameInput] | None, Sequence[str], Sequence[str]], Batch],
+    pairs: Sequence[PreferencePair],
+    frames: Mapping[str, np.ndarray],
+) -> Batch:
+    """One batch of a pair list: the chosen rows, then the rejected ones (what ``split_pairs`` expects);
+    no frames for a text task (empty ``frames``)."""
+    clip_frames = [frames[p.clip_id] for p in pairs] * 2 if frames else None
+    return collate(
+        clip_frames, [p.prompt for p in pairs] * 2, [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    )

@@ -1,0 +1,55 @@
+"""Preference metrics of a trained policy: held-out preference accuracy and the judge's win rate.
+
+- ``heldout_preference_accuracy``: the share of held-out pairs (never trained on) whose chosen response
+  has the higher mean token log-probability under the policy. The mean, not the sum, so that a shorter
+  rejected caption does not win on length alone.
+- ``win_rate``: per eval example, the judge's score of the trained policy's caption against the starting
+  model's caption: a win, a tie (half a win) or a loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from synpo_bench.api.facts import ClipFacts
+from synpo_bench.api.judges import Judge
+from synpo_bench.api.models import Policy, pair_rows
+from synpo_bench.api.stats import sequence_stats, split_pairs
+from synpo_bench.api.tasks import CaptionExample, PreferencePair
+
+
+def heldout_preference_accuracy(
+    model: Policy, pairs: Sequence[PreferencePair], frames: Mapping[str, np.ndarray], batch_size: int
+) -> float:
+    """Fraction (0-1) of ``pairs`` whose chosen response has the higher mean token log-probability."""
+    wins = 0
+    with torch.inference_mode():
+        for start in range(0, len(pairs), batch_size):
+            batch = pair_rows(model.collate, pairs[start : start + batch_size], frames)
+            batch = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            logits = model(batch["frames"], batch["input_ids"], batch["attention_mask"])
+            stats = split_pairs(sequence_stats(logits, batch["labels"]))
+            wins += int((stats.chosen_logp_mean > stats.rejected_logp_mean).sum())
+    return wins / len(pairs)
+
+
+def win_rate(
+    judge: Judge,
+    examples: Sequence[CaptionExample],
+    captions: Sequence[str],
+    base_captions: Sequence[str],
+    facts: Mapping[str, ClipFacts],
+) -> dict[str, float]:
+    """Win and tie rates (%) of ``captions`` over ``base_captions``, graded by ``judge`` per example."""
+    wins = ties = 0
+    for example, trained, base in zip(examples, captions, base_captions, strict=True):
+        clip_facts = facts[example.clip_id]
+        trained_score = judge.grade(trained, clip_facts, example.dimension).score
+        base_score = judge.grade(base, clip_facts, example.dimension).score
+        wins += trained_score > base_score
+        ties += trained_score == base_score
+    n = max(len(examples), 1)
+    return {"win_rate": 100.0 * (wins + 0.5 * ties) / n, "tie_rate": 100.0 * ties / n}
