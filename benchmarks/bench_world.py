@@ -13,11 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from synpo_bench.tasks.judge import ExactFactJudge
-from synpo_bench.tasks.references import REFERENCE_WRITERS, vatex_captions
-from synpo_bench.tasks.world import make_clips, sample_facts
-
 from synpo_bench.api.facts import ClipFacts
+from synpo_bench.tasks.judges.exact import ExactFactJudge
+from synpo_bench.tasks.world.clips import make_clips, sample_facts
+from synpo_bench.tasks.world.references import REFERENCE_WRITERS, vatex_captions
 
 
 def seconds(action: Callable[[], Any]) -> float:

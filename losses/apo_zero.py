@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import torch
-from synpo_bench.losses._common import reference_log_ratios
 
 from synpo_bench.api.diagnostics import LossTerms
 from synpo_bench.api.losses import register_loss
 from synpo_bench.api.stats import PairStats
+from synpo_bench.losses._common import reference_log_ratios
 
 
 @register_loss(

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from synpo_bench.losses._common import neg_log_sigmoid, reference_log_ratios
-
 from synpo_bench.api.diagnostics import LossTerms
 from synpo_bench.api.losses import register_loss
 from synpo_bench.api.stats import PairStats
+from synpo_bench.losses._common import neg_log_sigmoid, reference_log_ratios
 
 
 @register_loss(

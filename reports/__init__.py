@@ -1,8 +1,12 @@
-"""Reports over a results folder: aggregation (pandas), tables, plots and the baseline regression gate.
+"""Reports over a results folder: reading, statistics over seeds, summaries, tables and the gate.
 
-aggregate.load_results(path)   -> Results: one row per cell, per-step curves, warnings
-aggregate.quality_summary(...)  -> mean ± 95% Student t-interval over seeds per (task, loss, metric)
-tables.build_report(results)    -> Report, rendered as a rich table, markdown, CSV, JSON or HTML
-baseline.compare(...)           -> the regressions of a results folder against a baseline JSON
+reading.load_results(path)       -> results.Results: one row per cell, per-step curves, warnings
+statistics.t_interval(values)    -> mean ± 95% Student t-interval over seeds
+summaries.quality_summary(...)   -> per (task, loss, metric) over seeds; cost_summary, status_summary
+report.build_report(results)     -> Report: what every output format draws
+grids.quality_grid / cost_grid   -> formatted cells (numbers via numbers.py, the one number formatter)
+render.render(report, format)    -> table, markdown, csv, json (also a baseline); html_page: HTML + plots
+run_summary.run_summary(...)     -> the end-of-run tables `synpo-bench run` prints
+baseline.compare(...)            -> the regressions of a results folder against a baseline JSON
 cli.report_command / cli.check_command: the ``report`` and ``check`` commands
 """

@@ -22,18 +22,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from synpo_bench.reports.aggregate import Results, load_results, quality_means
 
 from synpo_bench.api.errors import UserError
+from synpo_bench.reports.reading import load_results
+from synpo_bench.reports.results import JsonObject, Results
+from synpo_bench.reports.summaries import Means, quality_means
 
 DEFAULT_TOLERANCE = 0.02
 TOLERANCE_MODES = ("relative", "absolute")
 SUPPORTED_FORMAT_VERSION = 1
-
-Means = dict[str, dict[str, dict[str, float]]]
-"""``{task: {loss: {metric: mean}}}``."""
 
 
 class BaselineError(UserError):
@@ -79,7 +76,7 @@ class GateResult:
         return f"a fall of more than {self.tolerance:.4g} (metric units) regresses"
 
 
-def load_baseline(path: Path) -> tuple[Means, dict[str, Any], list[str]]:
+def load_baseline(path: Path) -> tuple[Means, JsonObject, list[str]]:
     """The baseline's means, its whole payload (for metadata), and warnings about skipped entries."""
     try:
         payload = json.loads(path.read_text())
@@ -106,7 +103,7 @@ def load_baseline(path: Path) -> tuple[Means, dict[str, Any], list[str]]:
     return _numeric_means(tasks, path, warnings), payload, warnings
 
 
-def _numeric_means(tasks: dict[str, Any], path: Path, warnings: list[str]) -> Means:
+def _numeric_means(tasks: JsonObject, path: Path, warnings: list[str]) -> Means:
     means: Means = {}
     for task, losses in tasks.items():
         if not isinstance(losses, dict):
@@ -191,7 +188,7 @@ def check_results(
     return gate, results
 
 
-def _data_kind_mismatches(results: Results, payload: dict[str, Any]) -> list[str]:
+def _data_kind_mismatches(results: Results, payload: JsonObject) -> list[str]:
     """A baseline from synthetic data says nothing about real data, and the other way round."""
     info = payload.get("task_info")
     if not isinstance(info, dict):

@@ -20,6 +20,9 @@ DEFAULT_NLP_TASKS = ("synpo_mc", "synpo_gen")
 them, as the paper checks that preference training on video keeps the LM's language ability."""
 NLP_PREFIX = "nlp:"
 REF_MODES = ("live", "precomputed")
+RERUN_CHOICES = ("none", "failed", "all")
+WORLD_SIZES_CHOICES = ("tiny", "default")
+PRECISIONS = ("no", "fp16", "bf16")
 
 
 def default_cache_dir() -> Path:

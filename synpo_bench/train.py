@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -23,17 +23,10 @@ from torch import Tensor, nn
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from synpo_bench.api.losses import Loss
+from synpo_bench.api.models import Batch
 from synpo_bench.api.stats import NonFiniteError, sequence_stats, split_pairs
 from synpo_bench.budgets import Budget
 from synpo_bench.costs import CostMeter, PeakMemory
-
-Batch = dict[str, Any]
-"""Keys: frames, input_ids, attention_mask, labels (rows: chosen then rejected), pair_index ([batch])."""
-
-
-class Policy(Protocol):
-    def __call__(self, frames: Tensor | None, input_ids: Tensor, attention_mask: Tensor) -> Tensor: ...
-
 
 DEFAULT_LR = 1e-5
 """Preference-training peak learning rate. Swept on the embedded default (60 steps, batch 16, from the

@@ -3,9 +3,9 @@
 Real data (``--data-dir``): VATEX's public JSON, a list of ``{"videoID": ..., "enCap": [English
 captions], ...}`` (``chCap`` and other fields are ignored; entries without ``enCap``, such as those of
 the public test file, are skipped and counted), with videos named ``<videoID>.mp4`` (see
-``tasks.video_io`` for where videos are looked for and how splits are chosen).
+``tasks/data/real_task.py`` for where videos are looked for and how splits are chosen).
 
-Metrics: BLEU-1..4, METEOR, ROUGE-L and CIDEr from ``tasks.caption_metrics`` (COCO definitions, x100;
+Metrics: BLEU-1..4, METEOR, ROUGE-L and CIDEr from ``tasks/metrics/caption.py`` (COCO definitions, x100;
 METEOR is absent without Java), plus, on the embedded world, the exact-fact judge's ``fact_accuracy``
 (% of the clip's objects' shape / colour / motion facts stated correctly) and ``fact_score`` (0-10).
 """
@@ -16,32 +16,19 @@ from collections.abc import Mapping
 from statistics import fmean
 from typing import Any, ClassVar
 
-from synpo_bench.tasks._video import VideoCaptionTask
-from synpo_bench.tasks.judge import can_grade, fact_accuracy, grade_examples
-from synpo_bench.tasks.references import DIMENSION_PROMPTS
-from synpo_bench.tasks.video_io import EntryError, RealEntry, strip_video_extension, text_field
-
+from synpo_bench.api.judges import Judge
 from synpo_bench.api.tasks import CaptionExample, TaskData, register_task
+from synpo_bench.tasks._caption_task import VideoCaptionTask
+from synpo_bench.tasks.data.annotations import EntryError, RealEntry, text_field
+from synpo_bench.tasks.data.video import strip_video_extension
+from synpo_bench.tasks.metrics.caption import CAPTION_METRICS, caption_metric_scores
+from synpo_bench.tasks.metrics.facts import can_grade, fact_accuracy, grade_examples
+from synpo_bench.tasks.world.references import DIMENSION_PROMPTS
 
-CAPTION_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 
-
-def caption_metric_scores(
-    predictions: Mapping[tuple[str, str], str], examples: list[CaptionExample]
+def fact_metrics(
+    judge: Judge, predictions: Mapping[tuple[str, str], str], data: TaskData
 ) -> dict[str, float]:
-    """COCO caption metrics of the predictions for ``examples`` (one example per clip)."""
-    from synpo_bench.tasks.caption_metrics import (
-        caption_scores,  # lazy: pycocoevalcap is only needed to evaluate
-    )
-
-    references = {example.clip_id: list(example.references) for example in examples}
-    captions = {
-        example.clip_id: predictions.get((example.clip_id, example.dimension), "") for example in examples
-    }
-    return dict(caption_scores(captions, references))
-
-
-def fact_metrics(judge: Any, predictions: Mapping[tuple[str, str], str], data: TaskData) -> dict[str, float]:
     """Mean fact accuracy (%) and mean 0-10 fact score of the eval predictions; empty if ungradeable."""
     if not data.eval or not can_grade(judge, data.eval, data.facts):
         return {}
@@ -73,7 +60,7 @@ class VatexTask(VideoCaptionTask):
     parse_entry = staticmethod(parse_vatex_entry)
 
     def evaluate(
-        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
     ) -> dict[str, float]:
         metrics = caption_metric_scores(predictions, data.eval)
         metrics.update(fact_metrics(judge, predictions, data))

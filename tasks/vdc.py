@@ -22,15 +22,13 @@ from collections.abc import Mapping
 from statistics import fmean
 from typing import Any, ClassVar
 
-from synpo_bench.tasks._video import VideoCaptionTask
-from synpo_bench.tasks.judge import grade_examples, summarize_vdc
-from synpo_bench.tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS
-from synpo_bench.tasks.video_io import EntryError, RealEntry, strip_video_extension, text_field
-
-from synpo_bench.api.judges import FactGrade
+from synpo_bench.api.judges import FactGrade, Judge
 from synpo_bench.api.tasks import CaptionExample, TaskData, register_task
-
-VIDEO_NAME_KEYS = ("video_name", "video_id", "videoID", "video", "id")
+from synpo_bench.tasks._caption_task import VIDEO_NAME_KEYS, VideoCaptionTask
+from synpo_bench.tasks.data.annotations import EntryError, RealEntry, text_field
+from synpo_bench.tasks.data.video import strip_video_extension
+from synpo_bench.tasks.metrics.facts import grade_examples, summarize_vdc
+from synpo_bench.tasks.world.references import DIMENSION_PROMPTS, VDC_DIMENSIONS
 
 
 def _caption_of(captions: Mapping[str, Any], dimension: str) -> str | None:
@@ -75,7 +73,7 @@ class VdcTask(VideoCaptionTask):
     parse_entry = staticmethod(parse_vdc_entry)
 
     def evaluate(
-        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
     ) -> dict[str, float]:
         grades = grade_examples(judge, predictions, data.eval, data.facts)
         by_dimension: dict[str, list[FactGrade]] = defaultdict(list)

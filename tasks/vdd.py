@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from statistics import fmean
 from typing import Any, ClassVar
 
-from synpo_bench.tasks._video import VideoCaptionTask
-from synpo_bench.tasks.judge import can_grade, fact_accuracy, grade_examples, vdc_score
-from synpo_bench.tasks.references import DIMENSION_PROMPTS
-from synpo_bench.tasks.vatex import CAPTION_METRICS, caption_metric_scores
-from synpo_bench.tasks.vdc import VIDEO_NAME_KEYS
-from synpo_bench.tasks.video_io import RealEntry, strip_video_extension, text_field
-
+from synpo_bench.api.judges import Judge
 from synpo_bench.api.tasks import CaptionExample, TaskData, register_task
+from synpo_bench.tasks._caption_task import VIDEO_NAME_KEYS, VideoCaptionTask
+from synpo_bench.tasks.data.annotations import RealEntry, text_field
+from synpo_bench.tasks.data.video import strip_video_extension
+from synpo_bench.tasks.metrics.caption import CAPTION_METRICS, caption_metric_scores
+from synpo_bench.tasks.metrics.facts import can_grade, fact_accuracy, grade_examples, vdc_score
+from synpo_bench.tasks.world.references import DIMENSION_PROMPTS
 
 DESCRIPTION_KEYS = ("answer", "description", "caption", "detailed_caption")
 
@@ -52,7 +52,7 @@ class VddTask(VideoCaptionTask):
     parse_entry = staticmethod(parse_vdd_entry)
 
     def evaluate(
-        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Any
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
     ) -> dict[str, float]:
         metrics: dict[str, float] = {}
         if data.eval and can_grade(judge, data.eval, data.facts):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 
 import pytest
-import synpo_bench.tasks.caption_metrics as caption_metrics
-from synpo_bench.tasks.caption_metrics import caption_metrics_implementation, caption_scores, java_available
+
+import synpo_bench.tasks.metrics.caption as caption_metrics
+from synpo_bench.tasks.metrics.caption import caption_metrics_implementation, caption_scores, java_available
 
 needs_java = pytest.mark.skipif(not java_available(), reason="java not installed: METEOR/PTB not available")
 BETA_SQUARED = 1.2**2  # pycocoevalcap's ROUGE-L beta

@@ -11,13 +11,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 import torch
-from synpo_bench.tasks.hf_judge import RETRY_REMINDER, LocalHFJudge
-from synpo_bench.tasks.http_judge import _snippet, fact_references, grade_messages, make_judge
-from synpo_bench.tasks.world import sample_facts
 
 from synpo_bench.api.errors import UserError
-from synpo_bench.api.judges import FactGrade, JudgeError
+from synpo_bench.api.judges import FactGrade, JudgeError, make_judge
 from synpo_bench.models import train_tokenizer
+from synpo_bench.tasks.judges._llm import fact_references, grade_messages, snippet
+from synpo_bench.tasks.judges.hf import RETRY_REMINDER, LocalHFJudge
+from synpo_bench.tasks.world.clips import sample_facts
 
 REFERENCE = "A red circle moves to the left on a black background."
 CAPTION = "A red ball slides left."
@@ -122,7 +122,7 @@ def test_real_model_reply_is_unusable_and_shown(checkpoint: Path, load_count: li
     assert len(replies) == 2 and judge.generations == 2  # one retry
     assert replies[-1].strip()  # a random model says something, just not a grade
     assert str(checkpoint) in message
-    assert repr(_snippet(replies[-1])) in message
+    assert repr(snippet(replies[-1])) in message
     assert "after 2 attempts" in message and "\n" not in message
     assert isinstance(caught.value, UserError)
     with pytest.raises(JudgeError):

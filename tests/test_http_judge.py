@@ -12,13 +12,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from synpo_bench.tasks.http_judge import HttpJudge, make_judge, parse_grade_reply
-from synpo_bench.tasks.judge import ExactFactJudge, grade_examples
-from synpo_bench.tasks.references import COLOUR_WORDS, REFERENCE_WRITERS
 
 from synpo_bench.api.errors import UserError
-from synpo_bench.api.judges import FactGrade, JudgeError
+from synpo_bench.api.judges import FactGrade, JudgeError, make_judge
 from synpo_bench.api.tasks import CaptionExample, get_task
+from synpo_bench.tasks.judges._llm import parse_grade_reply
+from synpo_bench.tasks.judges.exact import ExactFactJudge
+from synpo_bench.tasks.judges.http import HttpJudge
+from synpo_bench.tasks.metrics.facts import grade_examples
+from synpo_bench.tasks.world.phrases import COLOUR_WORDS
+from synpo_bench.tasks.world.references import REFERENCE_WRITERS
 
 REFERENCE = "A red circle moves to the left on a black background."
 

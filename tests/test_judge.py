@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from synpo_bench.tasks.judge import (
-    DIMENSION_FACTS,
-    ExactFactJudge,
-    fact_accuracy,
-    grade_examples,
-    parse_caption,
-    summarize_vdc,
-    vdc_score,
-)
-from synpo_bench.tasks.references import REFERENCE_WRITERS
-from synpo_bench.tasks.world import sample_facts
 
 from synpo_bench.api.facts import ClipFacts, ObjectFacts
 from synpo_bench.api.judges import FactGrade, JudgeError
 from synpo_bench.api.tasks import CaptionExample
+from synpo_bench.tasks.judges._exact.grader import DIMENSION_FACTS
+from synpo_bench.tasks.judges._exact.parser import parse_caption
+from synpo_bench.tasks.judges.exact import ExactFactJudge
+from synpo_bench.tasks.metrics.facts import fact_accuracy, grade_examples, summarize_vdc, vdc_score
+from synpo_bench.tasks.world.clips import sample_facts
+from synpo_bench.tasks.world.references import REFERENCE_WRITERS
 from tests._clips import CLIP_A
 
 JUDGE = ExactFactJudge()
@@ -202,7 +197,12 @@ def test_grading_real_data_needs_facts_or_a_reference_judge() -> None:
     with pytest.raises(JudgeError, match="real-1"):
         grade_examples(JUDGE, {}, [example], facts={})
 
-    class ReferenceJudge:
+    class ReferenceJudge:  # the ReferenceJudge protocol: name, grade, grade_reference
+        name = "reference-stub"
+
+        def grade(self, caption: str, facts: ClipFacts, dimension: str) -> FactGrade:
+            raise AssertionError("real data has no facts")
+
         def grade_reference(self, caption: str, references: tuple[str, ...], dimension: str) -> FactGrade:
             return FactGrade(1, 0, 0, 10.0) if caption == references[0] else FactGrade(0, 1, 0, 0.0)
 

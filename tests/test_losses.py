@@ -1,7 +1,7 @@
 """Every loss against its formula computed independently with plain ``math`` on small inputs.
 
-Each expected value below is written from the paper's formula (DESIGN.md section 3), not from the code
-under test; the first few are also worked out by hand in the comments.
+Each expected value below is written from the published formula (cited in each loss's docstring), not
+from the code under test; the first few are also worked out by hand in the comments.
 """
 
 from __future__ import annotations

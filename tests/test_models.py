@@ -1,10 +1,9 @@
-"""The video-LM policy: tokenizer, collate masking, logits alignment, generation, persistence, checkpoints."""
+"""The video-LM policy: protocol, tokenizer, collate masking, logits alignment, generation, persistence."""
 
 from __future__ import annotations
 
 import copy
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -13,23 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from synpo_bench.api.models import Policy
 from synpo_bench.api.stats import IGNORE_INDEX, sequence_stats
-from synpo_bench.models import ModelLoadError, VideoLM, build_model, train_tokenizer
-
-CAPTIONS = [
-    "A red circle moves to the left.",
-    "The camera pans right while a blue square stays still.",
-    "A small green triangle bounces on a striped background.",
-    "The camera zooms in. A large yellow box falls.",
-    "There is a purple ball moving up and an orange square moving down.",
-]
-PROMPTS = ["describe the video briefly.", "describe the camera motion in the video.", "describe."]
-FRAME_SHAPE = (8, 32, 32, 3)
-
-
-def random_clips(n: int, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, FRAME_SHAPE, dtype=np.uint8) for _ in range(n)]
+from synpo_bench.models import VideoLM, build_model, train_tokenizer
+from tests._model_inputs import CAPTIONS, FRAME_SHAPE, PROMPTS, random_clips
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +25,18 @@ def model() -> VideoLM:
 
 def ids(model: VideoLM, text: str) -> list[int]:
     return model.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+# ------------------------------------------------------------------------------------------- protocol
+
+
+def test_video_lm_offers_every_member_of_the_policy_protocol(model: VideoLM) -> None:
+    policy: Policy = model  # the engine sees the model through this protocol only
+    members = {name for name in vars(Policy) if not name.startswith("_")} | set(Policy.__annotations__)
+    assert members >= {"collate", "generate", "device", "tokenizer", "lm", "eval", "train"}
+    assert all(hasattr(policy, name) for name in members) and callable(policy)
+    assert model.language_model() is model.lm  # no peft wrapper to take off
+    assert model.cache_key is None  # only a warm start names its weights
 
 
 # ------------------------------------------------------------------------------------------ tokenizer
@@ -230,119 +228,3 @@ def test_build_is_a_pure_function_of_the_seed() -> None:
     assert all(torch.equal(state[k], v) for k, v in second.state_dict().items())
     third = build_model(texts=CAPTIONS, seed=6)
     assert not torch.equal(third.encoder.region.weight, first.encoder.region.weight)
-
-
-# --------------------------------------------------------------------------------- HF checkpoints
-
-
-def save_llama_checkpoint(path: Path) -> None:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = train_tokenizer(CAPTIONS + PROMPTS)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(str(path))
-    tokenizer.save_pretrained(str(path))
-
-
-def save_gpt2_checkpoint(path: Path) -> None:
-    """GPT-2 style: absolute positions, BOS = EOS, and no pad token."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    bpe.train_from_iterator(CAPTIONS + PROMPTS, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>"
-    )
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_embd=64,
-        n_layer=1,
-        n_head=2,
-        n_positions=128,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    GPT2LMHeadModel(config).save_pretrained(str(path))
-    tokenizer.save_pretrained(str(path))
-
-
-@pytest.mark.parametrize("save", [save_llama_checkpoint, save_gpt2_checkpoint], ids=["llama", "gpt2"])
-def test_a_local_checkpoint_takes_the_same_code_path(save, tmp_path: Path) -> None:
-    save(tmp_path / "ckpt")
-    policy = build_model(str(tmp_path / "ckpt"), seed=0)
-    assert policy.vision_config.hidden_size == 64 and policy.source == str(tmp_path / "ckpt")
-    assert policy.tokenizer.pad_token_id is not None
-    batch = policy.collate(random_clips(2), PROMPTS[:2], CAPTIONS[:2])
-    labelled = batch["labels"] != IGNORE_INDEX
-    assert (batch["input_ids"][labelled] == batch["labels"][labelled]).all()
-    with torch.no_grad():
-        logits = policy(batch["frames"], batch["input_ids"], batch["attention_mask"])
-    assert logits.shape[:2] == batch["input_ids"].shape
-    assert torch.isfinite(sequence_stats(logits, batch["labels"]).logp_sum).all()
-    generator = torch.Generator().manual_seed(0)
-    captions = policy.generate(
-        random_clips(2), PROMPTS[:2], do_sample=True, generator=generator, max_new_tokens=6
-    )
-    assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
-    assert policy.generate(random_clips(2), PROMPTS[:2], max_new_tokens=6, contrastive_alpha=1.0)
-    policy.save(tmp_path / "video")
-    reloaded = VideoLM.load(tmp_path / "video")
-    assert reloaded.generate(random_clips(2), PROMPTS[:2], max_new_tokens=6) == policy.generate(
-        random_clips(2), PROMPTS[:2], max_new_tokens=6
-    )
-
-
-def test_missing_checkpoints_are_named_in_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    missing = tmp_path / "no-such-model"
-    with pytest.raises(ValueError, match="no-such-model"):
-        build_model(str(missing))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError, match="someone/not-downloaded"):
-        build_model("someone/not-downloaded")
-    with pytest.raises(ValueError, match="texts"):
-        build_model(None)
-
-
-# ----------------------------------------------------------------------------------------------- LoRA
-
-
-def test_lora_trains_adapters_and_the_encoder_only(tmp_path: Path) -> None:
-    pytest.importorskip("peft")
-    policy = build_model(texts=CAPTIONS, seed=0, lora=True)
-    trainable = {name for name, p in policy.named_parameters() if p.requires_grad}
-    assert any("lora_" in name for name in trainable)
-    assert any(name.startswith("encoder.") for name in trainable)
-    assert not any(name.startswith("lm.") and "lora_" not in name for name in trainable)
-    batch = policy.collate(random_clips(1), PROMPTS[:1], CAPTIONS[:1])
-    with torch.no_grad():
-        before = policy(batch["frames"], batch["input_ids"], batch["attention_mask"])
-    policy.save(tmp_path / "lora")
-    loaded = VideoLM.load(tmp_path / "lora")
-    assert loaded.lora
-    with torch.no_grad():
-        after = loaded(batch["frames"], batch["input_ids"], batch["attention_mask"])
-    assert torch.allclose(before, after, atol=1e-5)  # merged adapters + fresh (zero) adapters
-
-
-def test_lora_without_peft_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "peft", None)
-    with pytest.raises(ModelLoadError, match="peft"):
-        build_model(texts=CAPTIONS, lora=True)

@@ -10,9 +10,16 @@ from types import ModuleType
 
 import pytest
 import torch
-from synpo_bench.tasks.nlp import NLP_DATA_DIR, NLPTaskError, evaluate_lm, flatten_results, shipped_task_names
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from synpo_bench.tasks.metrics.lm_eval import (
+    NLP_DATA_DIR,
+    NLPTaskError,
+    evaluate_lm,
+    flatten_results,
+    shipped_task_names,
+)
 
 
 def load_builder() -> ModuleType:

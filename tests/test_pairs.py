@@ -10,8 +10,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
-from synpo_bench.tasks.judge import ExactFactJudge
 
+from synpo_bench.api.errors import UserError
 from synpo_bench.api.judges import FactGrade, Rating
 from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskData, get_task
 from synpo_bench.models import VideoLM, warm_start
@@ -20,10 +20,10 @@ from synpo_bench.pairs import (
     build_preference_pairs,
     judge_candidates,
     pair_from_ratings,
-    read_pairs_jsonl,
     select_pair,
-    write_pairs_jsonl,
 )
+from synpo_bench.tasks.data.pairs import PairsFileError, read_pairs_jsonl, write_pairs_jsonl
+from synpo_bench.tasks.judges.exact import ExactFactJudge
 
 
 def rating(h: float, f: float, c: float) -> Rating:
@@ -153,6 +153,11 @@ def test_pairs_round_trip_through_jsonl(tmp_path: Path) -> None:
     ]
     path = tmp_path / "pairs.jsonl"
     write_pairs_jsonl(path, pairs)
+    # The format is a contract (docs/CONTRACTS.md): sorted keys, NaN as null, one line per pair.
+    assert path.read_text(encoding="utf-8").splitlines()[1] == (
+        '{"chosen": "yes", "chosen_score": null, "clip_id": "c2", "prompt": "p", "rejected": "no", '
+        '"rejected_score": 1.0, "scores": {}}'
+    )
     loaded, skipped = read_pairs_jsonl(path)
     assert skipped == []
     assert loaded[0] == pairs[0]
@@ -182,3 +187,13 @@ def test_malformed_lines_are_counted_and_named(tmp_path: Path) -> None:
     assert [message.split(":")[1] for message in skipped] == ["2", "3", "4", "6", "7", "8"]
     assert "invalid JSON" in skipped[0] and "'clip_id' is empty" in skipped[2] and "same text" in skipped[3]
     assert all(message.startswith(str(path)) for message in skipped)
+
+
+def test_an_unreadable_pair_file_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(PairsFileError, match="does not exist"):
+        read_pairs_jsonl(tmp_path / "nowhere.jsonl")
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"clip_id": "caf\xe9"}\n')
+    with pytest.raises(PairsFileError, match=r"cannot read preference file .*latin\.jsonl") as caught:
+        read_pairs_jsonl(latin)
+    assert isinstance(caught.value, UserError)

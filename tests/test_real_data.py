@@ -9,18 +9,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
+from synpo_bench.api.errors import UserError
+from synpo_bench.tasks.data.annotations import DataError, find_annotation_files
+from synpo_bench.tasks.data.video import VideoDecodeError, decode_video, uniform_indices
 from synpo_bench.tasks.vatex import VatexTask
 from synpo_bench.tasks.vdc import VdcTask
 from synpo_bench.tasks.vdd import VddTask
-from synpo_bench.tasks.video_io import (
-    DataError,
-    VideoDecodeError,
-    decode_video,
-    find_annotation_files,
-    uniform_indices,
-)
-
-from synpo_bench.api.errors import UserError
 
 N_SOURCE_FRAMES = 16
 

@@ -13,32 +13,21 @@ import base64
 import csv
 import io
 import json
+import math
 import os
 from pathlib import Path
 
 import pytest
-import typer
 from rich.console import Console
-from synpo_bench.reports.aggregate import (
-    cost_summary,
-    load_results,
-    quality_summary,
-    resolve_run_dir,
-    student_t_quantile,
-)
-from synpo_bench.reports.baseline import compare
-from synpo_bench.reports.cli import check_command, report_command
-from synpo_bench.reports.tables import (
-    build_report,
-    quality_grid,
-    render_csv,
-    render_html,
-    render_json,
-    render_markdown,
-    rich_table,
-)
-from typer.testing import CliRunner
 
+from synpo_bench.reports.grids import quality_grid
+from synpo_bench.reports.html_page import render_html
+from synpo_bench.reports.numbers import format_cost, format_mean, format_number
+from synpo_bench.reports.reading import load_results, resolve_run_dir
+from synpo_bench.reports.render import render_csv, render_json, render_markdown, rich_table
+from synpo_bench.reports.report import build_report
+from synpo_bench.reports.statistics import student_t_quantile
+from synpo_bench.reports.summaries import cost_summary, quality_summary
 from tests._results_factory import (
     TASK,
     cost_fields,
@@ -50,11 +39,6 @@ from tests._results_factory import (
 )
 
 T_975_1 = 12.7062  # Student t, 97.5% quantile, 1 degree of freedom (table value)
-
-app = typer.Typer()
-app.command("report")(report_command)
-app.command("check")(check_command)
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -153,6 +137,23 @@ def test_newest_run_is_chosen_from_a_results_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("df", "table_value"), [(1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622)])
 def test_student_t_quantiles_match_the_table(df: int, table_value: float) -> None:
     assert student_t_quantile(0.975, df) == pytest.approx(table_value, abs=1e-4)
+
+
+@pytest.mark.parametrize("probability", [0.6, 0.9, 0.975, 0.995])
+def test_student_t_quantiles_match_the_closed_forms(probability: float) -> None:
+    """df=1 is Cauchy, tan(pi(p - 1/2)); df=2 has t = (2p - 1) / sqrt(2p(1 - p))."""
+    assert student_t_quantile(probability, 1) == pytest.approx(
+        math.tan(math.pi * (probability - 0.5)), abs=1e-9
+    )
+    df2 = (2 * probability - 1) / math.sqrt(2 * probability * (1 - probability))
+    assert student_t_quantile(probability, 2) == pytest.approx(df2, abs=1e-9)
+
+
+def test_student_t_quantile_refuses_what_it_cannot_answer() -> None:
+    with pytest.raises(ValueError):
+        student_t_quantile(0.4, 3)
+    with pytest.raises(ValueError):
+        student_t_quantile(0.975, 0)
 
 
 def test_quality_means_and_t_intervals_by_hand(run_dir: Path) -> None:
@@ -256,114 +257,18 @@ def test_html_embeds_the_plots_and_bolds_the_best(run_dir: Path) -> None:
     assert "SYNTHETIC" in page
 
 
-# ------------------------------------------------------------------------------------------------ gate
-
-
-def test_relative_and_absolute_tolerances_by_hand() -> None:
-    baseline = {TASK: {"simpo": {"CIDEr": 28.0}}}
-    current = {TASK: {"simpo": {"CIDEr": 27.5}}}  # a fall of 0.5
-    assert compare(current, baseline, 0.02, "relative").passed  # allowed 0.02 * 28 = 0.56
-    assert compare(current, {TASK: {"simpo": {"CIDEr": 26.0}}}, 0.0, "relative").passed  # a rise never fails
-    assert not compare(current, baseline, 0.015, "relative").passed  # allowed 0.42
-    assert not compare(current, baseline, 0.02, "absolute").passed
-    assert compare(current, baseline, 0.5, "absolute").passed  # not *more* than 0.5
-    regression = compare(current, baseline, 0.02, "absolute").regressions[0]
-    assert (regression.task, regression.loss, regression.metric) == (TASK, "simpo", "CIDEr")
-    assert (regression.baseline, regression.current) == (28.0, 27.5)
-
-
-def test_metrics_on_one_side_only_are_warnings() -> None:
-    gate = compare(
-        {TASK: {"dpo": {"CIDEr": 1.0, "BLEU-4": 1.0}}},
-        {TASK: {"dpo": {"CIDEr": 1.0, "METEOR": 1.0}, "orpo": {"CIDEr": 1.0}}, "vdc": {}},
-    )
-    assert gate.passed and gate.compared == 1
-    assert sorted(gate.warnings) == sorted(
-        [
-            f"{TASK}/dpo/METEOR is missing from the results; not checked",
-            f"{TASK}/orpo is missing from the results; not checked",
-            "task 'vdc' is missing from the results; not checked",
-            f"{TASK}/dpo/BLEU-4 is missing from the baseline; not gated",
-        ]
-    )
-
-
-# ------------------------------------------------------------------------------------------------- CLI
-
-
-def write_baseline(path: Path, tasks: dict) -> Path:
-    path.write_text(json.dumps({"tasks": tasks}))
-    return path
-
-
-def test_check_passes_on_its_own_report(run_dir: Path, tmp_path: Path) -> None:
-    baseline = tmp_path / "baseline.json"
-    made = runner.invoke(app, ["report", str(run_dir), "--format", "json", "--out", str(baseline)])
-    assert made.exit_code == 0, made.output
-    checked = runner.invoke(app, ["check", "--baseline", str(baseline), str(run_dir.parent)])
-    assert checked.exit_code == 0, checked.output
-    assert "checked 4 metric(s) of run run-fake" in checked.output
-    assert "no regression" in checked.output
-
-
-def test_check_exits_1_naming_every_regressed_metric(run_dir: Path, tmp_path: Path) -> None:
-    baseline = write_baseline(
-        tmp_path / "b.json",
-        {TASK: {"dpo": {"CIDEr": 21.0, "BLEU-4": 13.0}, "simpo": {"CIDEr": 30.0, "BLEU-4": 10.1}}},
-    )
-    result = runner.invoke(app, ["check", "--baseline", str(baseline), "--tolerance", "0.05", str(run_dir)])
-    assert result.exit_code == 1, result.output
-    # 12 < 13 - 0.65 and 28 < 30 - 1.5 regress; 10 >= 10.1 - 0.505 and 21 = 21 pass
-    assert "regressed: vatex/dpo/BLEU-4: baseline 13 -> current 12" in result.output
-    assert "regressed: vatex/simpo/CIDEr: baseline 30 -> current 28" in result.output
-    assert "2 metric(s) regressed" in result.output
-    absolute = runner.invoke(
-        app, ["check", "--baseline", str(baseline), "--tolerance", "2", "--absolute", str(run_dir)]
-    )
-    assert absolute.exit_code == 0, absolute.output
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (None, "does not exist"),
-        ('{"tasks": {', "is not valid JSON"),
-        ('{"runs": {}}', "has no 'tasks' object"),
-        ('{"tasks": {"vdc": {"dpo": {"accuracy": 1.0}}}}', "nothing to compare"),
-    ],
-)
-def test_check_with_unusable_baseline_is_one_line_exit_2(
-    run_dir: Path, tmp_path: Path, content: str | None, message: str
-) -> None:
-    baseline = tmp_path / "baseline.json"
-    if content is not None:
-        baseline.write_text(content)
-    result = runner.invoke(app, ["check", "--baseline", str(baseline), str(run_dir)])
-    assert result.exit_code == 2
-    error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1 and message in error_lines[0]
-    assert "Traceback" not in result.output
-
-
-def test_report_user_mistakes_are_one_line_exit_2(tmp_path: Path) -> None:
-    missing = runner.invoke(app, ["report", str(tmp_path / "nope")])
-    assert missing.exit_code == 2
-    assert f"error: results folder '{tmp_path / 'nope'}' does not exist" in missing.output
-    empty = runner.invoke(app, ["report", str(tmp_path)])
-    assert empty.exit_code == 2 and "no results in" in empty.output
-    standard_run(tmp_path / "results")
-    bad_format = runner.invoke(app, ["report", str(tmp_path / "results"), "--format", "xml"])
-    assert bad_format.exit_code == 2 and "--format 'xml': choose one of table" in bad_format.output
-    assert "Traceback" not in missing.output + empty.output + bad_format.output
-
-
-def test_report_table_prints_warnings_and_saves_the_bundle(
-    run_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
-    result = runner.invoke(app, ["report", str(run_dir.parent)])
-    assert result.exit_code == 0, result.output
-    assert "28.00 ± 25.41" in result.output
-    assert f"warning: {run_dir / TASK / 'simpo' / 'seed3' / 'result.json'}: corrupt" in result.output
-    for name in ("report.md", "report.csv", "report.json", "report.html"):
-        assert (run_dir / name).is_file(), name
+def test_one_number_formatter() -> None:
+    assert [format_number(v) for v in (34.7, 123.456, 0.3467, 0.0, -2.5)] == [
+        "34.70",
+        "123.5",
+        "0.347",
+        "0.00",
+        "-2.50",
+    ]
+    assert format_mean(28.0, 25.4124, 2) == "28.00 ± 25.41"
+    assert format_mean(0.5, None, 1) == "0.500 (n=1)"
+    assert [format_cost(n, v) for n, v in (("time_per_step_s", 0.041), ("peak_memory_mb", 1234.4))] == [
+        "41.0 ms",
+        "1,234 MB",
+    ]
+    assert format_cost("tokens_per_s", 1350.0) == "1,350"

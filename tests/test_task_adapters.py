@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import sys
-import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
-from synpo_bench.tasks.judge import ExactFactJudge
-from synpo_bench.tasks.references import DIMENSION_PROMPTS, VDC_DIMENSIONS, vatex_entry, vdc_entry, vdd_entry
+
+import synpo_bench.tasks.metrics.caption as caption_module
+from synpo_bench.api.facts import ClipFacts
+from synpo_bench.api.judges import FactGrade, JudgeError
+from synpo_bench.api.tasks import CaptionExample, TaskData, get_task
+from synpo_bench.tasks.judges.exact import ExactFactJudge
 from synpo_bench.tasks.vatex import VatexTask
 from synpo_bench.tasks.vdc import VdcTask
 from synpo_bench.tasks.vdd import VddTask
-from synpo_bench.tasks.world import sample_facts
-
-from synpo_bench.api.judges import FactGrade, JudgeError
-from synpo_bench.api.tasks import CaptionExample, TaskData, get_task
+from synpo_bench.tasks.world.clips import sample_facts
+from synpo_bench.tasks.world.references import (
+    DIMENSION_PROMPTS,
+    VDC_DIMENSIONS,
+    vatex_entry,
+    vdc_entry,
+    vdd_entry,
+)
 from tests._clips import CLIP_A
 
 PERFECT_DETAILED = (
@@ -35,16 +41,14 @@ def one_clip_data(task: str, dimensions: tuple[str, ...]) -> TaskData:
 
 @pytest.fixture
 def fake_caption_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[dict, dict]]]:
-    """Stand in for tasks.caption_metrics (owned elsewhere); records what it was asked to score."""
+    """Stand in for the COCO scorer (tested in test_caption_metrics); records what it was asked to score."""
     calls: list[tuple[dict, dict]] = []
 
     def caption_scores(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
         calls.append((predictions, references))
         return {"BLEU-4": 12.5, "CIDEr": 40.0}
 
-    module = types.ModuleType("synpo_bench.tasks.caption_metrics")
-    module.caption_scores = caption_scores  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "synpo_bench.tasks.caption_metrics", module)
+    monkeypatch.setattr(caption_module, "caption_scores", caption_scores)
     yield calls
 
 
@@ -166,8 +170,13 @@ def test_vdc_evaluate_on_real_data_needs_a_reference_judge() -> None:
     with pytest.raises(JudgeError, match="ground-truth facts"):
         VdcTask().evaluate({}, data, ExactFactJudge())
 
-    class ReferenceJudge:
-        def grade_reference(self, caption: str, references: tuple[str, ...], dimension: str) -> FactGrade:
+    class ReferenceJudge:  # the api's ReferenceJudge protocol: name, grade and grade_reference
+        name = "reference"
+
+        def grade(self, caption: str, facts: ClipFacts, dimension: str) -> FactGrade:
+            raise AssertionError("real data has no facts to grade against")
+
+        def grade_reference(self, caption: str, references: Sequence[str], dimension: str) -> FactGrade:
             return FactGrade(1, 1, 0, 5.0)
 
     metrics = VdcTask().evaluate({}, data, ReferenceJudge())

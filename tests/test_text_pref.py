@@ -8,18 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from synpo_bench.tasks.text_pref import (
-    TextPairsError,
-    TextPreferenceData,
-    load_text_pairs,
-    make_text_pairs,
-    normalize_answer,
-    preference_accuracy,
-    split_of,
-)
 
 from synpo_bench.api.errors import UserError
-from synpo_bench.api.tasks import CaptionExample, TaskData, get_task
+from synpo_bench.api.stats import IGNORE_INDEX
+from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskData, get_task
+from synpo_bench.tasks.data.pairs import PairsFileError, read_pairs_jsonl
+from synpo_bench.tasks.metrics.preference import heldout_preference_accuracy
+from synpo_bench.tasks.text_pref import normalize_answer
+from synpo_bench.tasks.world.text_pairs import make_text_pairs, split_of
 
 
 def pair_line(
@@ -53,7 +49,7 @@ def test_malformed_lines_are_skipped_and_named_by_file_and_line(tmp_path: Path) 
             pair_line(chosen="same", rejected="same"),  # 11: nothing to prefer
         ],
     )
-    pairs, skipped = load_text_pairs(path)
+    pairs, skipped = read_pairs_jsonl(path, id_field="id")
     assert [pair.clip_id for pair in pairs] == ["a", "line-7", "12"]
     assert (pairs[1].prompt, pairs[1].chosen, pairs[1].rejected) == ("Count to two.", "1 2", "2 1")
     assert [message.split(": ")[1] for message in skipped] == [f"line {n}" for n in (2, 3, 4, 5, 8, 9, 11)]
@@ -67,8 +63,8 @@ def test_malformed_lines_are_skipped_and_named_by_file_and_line(tmp_path: Path) 
 
 def test_missing_file_is_a_clear_user_error(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.jsonl"
-    with pytest.raises(TextPairsError, match=r"nowhere\.jsonl") as caught:
-        load_text_pairs(missing)
+    with pytest.raises(PairsFileError, match=r"nowhere\.jsonl") as caught:
+        read_pairs_jsonl(missing, id_field="id")
     assert isinstance(caught.value, ValueError) and isinstance(caught.value, UserError)
 
 
@@ -129,7 +125,7 @@ def test_chosen_is_the_right_answer_and_rejected_is_not() -> None:
 def test_adapter_embedded_load() -> None:
     adapter = get_task("textpref")()
     data = adapter.load(None, seed=0, size="tiny")
-    assert isinstance(data, TextPreferenceData) and isinstance(data, TaskData)
+    assert type(data) is TaskData  # the pairs ride in TaskData's own fields
     assert data.task == "textpref" and data.frames == {} and data.synthetic is True
     assert (len(data.train), len(data.eval)) == (48, 16)
     assert data.train_pairs == make_text_pairs("train", 48, seed=0)
@@ -163,10 +159,10 @@ def test_adapter_pools_a_single_file_and_holds_out_one_in_seven(tmp_path: Path) 
 
 
 def test_adapter_rejects_data_with_no_usable_pair(tmp_path: Path) -> None:
-    with pytest.raises(TextPairsError, match="does not exist"):
+    with pytest.raises(PairsFileError, match="does not exist"):
         get_task("textpref")().load(tmp_path / "absent")
     write_lines(tmp_path / "bad.jsonl", ["nope"])
-    with pytest.raises(TextPairsError, match=r"0 training and 0 evaluation pairs.*line 1"):
+    with pytest.raises(PairsFileError, match=r"0 training and 0 evaluation pairs.*line 1"):
         get_task("textpref")().load(tmp_path / "bad.jsonl")
 
 
@@ -189,11 +185,45 @@ def test_exact_match_against_the_chosen_answer() -> None:
     assert normalize_answer("\n\n  x  y.\nz") == "x y"
 
 
-def test_preference_accuracy_counts_strict_wins() -> None:
-    # Wins, loss, tie (not a win), win: 2 of 4.
-    assert preference_accuracy([-1.0, -2.0, -3.0, -4.0], [-2.0, -1.0, -3.0, -5.0]) == 0.5
-    assert preference_accuracy(torch.tensor([0.0]), torch.tensor([-1.0])) == 1.0
-    with pytest.raises(ValueError, match="2 chosen but 1 rejected"):
-        preference_accuracy([0.0, 1.0], [0.0])
+class LogpTable:
+    """A stand-in policy: each response is a number, and its one scored token gets a log-probability that
+    grows with it (logits ``[value, 0]``, label 0), so chosen-vs-rejected order follows the numbers."""
+
+    device = torch.device("cpu")
+
+    def __init__(self) -> None:
+        self.values = torch.zeros(0)
+
+    def collate(
+        self, frames: object, prompts: list[str], responses: list[str]
+    ) -> dict[str, torch.Tensor | None]:
+        assert frames is None  # a text task: no frames
+        self.values = torch.tensor([float(response) for response in responses])
+        n = len(responses)
+        rows = torch.arange(n).unsqueeze(1).repeat(1, 2)
+        labels = torch.tensor([[IGNORE_INDEX, 0]] * n)
+        return {"frames": None, "input_ids": rows, "attention_mask": torch.ones(n, 2), "labels": labels}
+
+    def __call__(self, frames: object, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        value = self.values[input_ids[:, 0]]
+        logits = torch.zeros(len(value), 2, 2)
+        logits[:, 0, 0] = value
+        return logits
+
+
+def text_pairs(chosen: list[float], rejected: list[float]) -> list[PreferencePair]:
+    return [
+        PreferencePair(f"p{i}", "q", str(c), str(r), 1.0, 0.0)
+        for i, (c, r) in enumerate(zip(chosen, rejected, strict=True))
+    ]
+
+
+def test_heldout_preference_accuracy_counts_strict_wins_on_text_pairs() -> None:
+    # The held-out accuracy the engine reports, on text pairs (no frames). Wins, loss, tie (not a win),
+    # win: 2 of 4, whatever the batch size.
+    pairs = text_pairs([-1.0, -2.0, -3.0, -4.0], [-2.0, -1.0, -3.0, -5.0])
+    for batch_size in (1, 3, 4):
+        assert heldout_preference_accuracy(LogpTable(), pairs, {}, batch_size) == 0.5
+    assert heldout_preference_accuracy(LogpTable(), text_pairs([0.0], [-1.0]), {}, 4) == 1.0
     with pytest.raises(ValueError, match="undefined"):
-        preference_accuracy([], [])
+        heldout_preference_accuracy(LogpTable(), [], {}, 4)

@@ -14,8 +14,14 @@ import torch
 
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.api.tasks import CaptionExample, TaskData, get_task
-from synpo_bench.models import VideoLM, warm_start
-from synpo_bench.models.warmstart import MAX_STEPS, MIN_STEPS, default_steps, token_cross_entropy
+from synpo_bench.models import VideoLM, build_model, warm_start
+from synpo_bench.models.warmstart import (
+    MAX_STEPS,
+    MIN_STEPS,
+    _sft_batches,
+    default_steps,
+    token_cross_entropy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +88,7 @@ def test_the_second_call_loads_the_cached_checkpoint(tiny_world: TaskData, tmp_p
     assert first_state.keys() == second_state.keys()
     assert all(torch.equal(first_state[k], second_state[k]) for k in first_state)
     assert isinstance(second, VideoLM)
+    assert first.cache_key == second.cache_key == first_info.key  # names the weights for the pair cache
     # Only the finished entry is left: the temporary folder was renamed into place.
     assert [p.name for p in tmp_path.iterdir()] == [first_info.key]
     assert (tmp_path / first_info.key / "warmstart.json").is_file()
@@ -125,13 +132,10 @@ def test_no_frames_at_all_is_a_text_task(tmp_path: Path) -> None:
 def test_sft_batches_mix_caption_kinds(tiny_world: TaskData) -> None:
     """Each batch mixes caption kinds (at least three of the five), never one kind per batch as a length
     sort would give (one-kind batches ground the frames far more slowly; see ``_sft_batches``)."""
-    from synpo_bench.models.video_lm import build_model
-    from synpo_bench.models.warmstart import _sft_batches
-
     examples = tiny_world.train
     policy = build_model(None, texts=[r for e in examples for r in e.references])
     batches = _sft_batches(policy, examples, tiny_world.frames, batch_size=40, seed=0)
-    prompts = {tuple(policy._prompt_ids(e.prompt)): e.dimension for e in examples}
+    prompts = {tuple(policy.prompt_ids(e.prompt)): e.dimension for e in examples}
     kinds_per_batch = []
     for _ in range(3):
         batch = next(batches)

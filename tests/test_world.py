@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synpo_bench.tasks.world import (
+
+from synpo_bench.api.facts import ClipFacts, ObjectFacts
+from synpo_bench.tasks.world.clips import (
     BACKGROUNDS,
     CAMERA_MOTIONS,
     COLOURS,
@@ -16,8 +18,6 @@ from synpo_bench.tasks.world import (
     world_clips,
     world_size,
 )
-
-from synpo_bench.api.facts import ClipFacts, ObjectFacts
 
 
 def one_object(

@@ -127,5 +127,6 @@ def make_judge(spec: str, model: str | None = None) -> Judge:
     for factory in factories:
         if factory.accepts(text):
             return factory.build(text, model)
-    kinds = "; ".join(factory.usage for factory in factories)
+    usages = [factory.usage for factory in factories]
+    kinds = usages[0] if len(usages) == 1 else f"{', '.join(usages[:-1])}, or {usages[-1]}"
     raise JudgeError(f"unknown judge '{spec}'; use {kinds}")

@@ -17,7 +17,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from synpo_bench.api.tasks import PreferencePair
 
 Batch = dict[str, Tensor | None]
-"""A collated batch: ``frames`` (None for text), ``input_ids``, ``attention_mask``, ``labels``."""
+"""A collated batch: ``frames`` (None for text), ``input_ids``, ``attention_mask``, ``labels``; for
+preference training the rows are the chosen responses then the rejected ones, and ``pair_index`` holds
+each pair's index in the task's pair list."""
 
 FrameInput = np.ndarray | Tensor
 """One clip's frames: uint8 ``[n_frames, height, width, 3]``."""
@@ -28,7 +30,10 @@ class Policy(Protocol):
 
     tokenizer: PreTrainedTokenizerBase
     lm: PreTrainedModel | nn.Module
-    """The language model (a peft model under LoRA); lm-eval scores it on text alone."""
+    """The language model (a peft model under LoRA)."""
+    cache_key: str | None
+    """The content key of the warm-start cache entry these weights came from (None if not cached);
+    the pair cache keys on it."""
 
     @property
     def device(self) -> torch.device: ...
@@ -56,6 +61,10 @@ class Policy(Protocol):
         generator: torch.Generator | None = None,
         batch_size: int = 64,
     ) -> list[str]: ...
+
+    def language_model(self) -> PreTrainedModel:
+        """The LM without a peft wrapper (adapters still inside): what lm-eval scores on text alone."""
+        ...
 
     def eval(self) -> nn.Module: ...
 

@@ -9,7 +9,6 @@ spelled from the character alphabet, and characters never seen in training map t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -51,13 +50,3 @@ def wrap_tokenizer(bpe: Tokenizer) -> PreTrainedTokenizerFast:
         padding_side="right",
         clean_up_tokenization_spaces=False,
     )
-
-
-def save_tokenizer(tokenizer: PreTrainedTokenizerFast, path: Path) -> None:
-    tokenizer.save_pretrained(str(path))
-
-
-def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)

@@ -27,9 +27,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from synpo_bench.api.io import content_hash
+from synpo_bench.api.models import Batch
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.api.tasks import CaptionExample
-from synpo_bench.models.video_lm import TinyLMConfig, VideoLM, VisionConfig, build_model
+from synpo_bench.models.build import build_model
+from synpo_bench.models.lm import TinyLMConfig
+from synpo_bench.models.video_lm import VideoLM
+from synpo_bench.models.vision import VisionConfig
 
 WARM_START_VERSION = "3"
 
@@ -150,7 +154,7 @@ def warm_start(
             "version": WARM_START_VERSION,
         }
         _save_atomic(policy, record, target)
-    policy.cache_key = key  # type: ignore[attr-defined]
+    policy.cache_key = key
     info = WarmStartInfo(
         key,
         target,
@@ -326,7 +330,7 @@ def _sft_batches(
     frames: Mapping[str, np.ndarray],
     batch_size: int,
     seed: int,
-) -> Iterator[dict[str, Tensor]]:
+) -> Iterator[Batch]:
     """Endless shuffled batches of ``batch_size`` examples, one random reference drawn per example.
 
     Batches mix tasks and lengths on purpose. Batches sorted by length (to save padding) hold one caption

@@ -25,6 +25,8 @@ def heldout_preference_accuracy(
     model: Policy, pairs: Sequence[PreferencePair], frames: Mapping[str, np.ndarray], batch_size: int
 ) -> float:
     """Fraction (0-1) of ``pairs`` whose chosen response has the higher mean token log-probability."""
+    if not pairs:
+        raise ValueError("preference accuracy of no pairs is undefined")
     wins = 0
     with torch.inference_mode():
         for start in range(0, len(pairs), batch_size):

@@ -16,7 +16,7 @@ Loading: lm-eval hands ``dataset_kwargs`` to ``datasets.load_dataset``, which re
 ``data_files`` against the *working directory*, not the YAML's folder. The YAMLs therefore name
 ``load_splits`` below as their ``custom_dataset`` (lm-eval resolves ``!function`` against the YAML's
 folder), and it resolves ``data_files`` against this file's folder, so the tasks work from any
-directory, through ``tasks.nlp.evaluate_lm`` or ``lm_eval --include_path tasks/nlp_data``.
+directory, through ``tasks.metrics.lm_eval.evaluate_lm`` or ``lm_eval --include_path tasks/nlp_data``.
 """
 
 from __future__ import annotations

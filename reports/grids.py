@@ -1,0 +1,182 @@
+"""Formatted tables of a ``Report``: every renderer (terminal, markdown, HTML, the end-of-run summary)
+draws the same ``Grid`` of cells, so a number reads the same in all of them.
+
+Quality: one table per task, rows = losses, columns = metrics, each cell the mean over done seeds ± the
+half-width of a 95% Student t-interval ("n=1" when a single seed ran), the best mean per column in bold
+(higher is better for every quality metric). Cost: mean over done seeds of time/step, total time,
+tokens/s, peak memory and forward passes, each also as a ratio to dpo. Summary: the end-of-run table,
+a task's headline metrics beside its win rate and the main costs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from synpo_bench.reports.numbers import format_cost, format_mean, format_number, format_ratio
+from synpo_bench.reports.report import Report, TaskInfo
+from synpo_bench.reports.results import CELL_STATUSES, COST_FIELDS, REFERENCE_LOSS
+
+START_ROW = "(start)"
+"""The quality table's row for the model before preference training."""
+
+COST_LABELS = {
+    "time_per_step_s": "time/step",
+    "wall_clock_s": "total time",
+    "tokens_per_s": "tokens/s",
+    "peak_memory_mb": "peak memory",
+    "forward_passes": "forward passes",
+}
+SUMMARY_COSTS = ("time_per_step_s", "tokens_per_s", "peak_memory_mb")
+"""The cost fields the end-of-run summary shows."""
+
+WIN_RATE = "win_rate"
+"""The quality metric comparing a trained model's captions with the starting model's (in %)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A formatted table: every renderer maps the same cells to its own syntax."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]]
+    notes: list[str]
+
+
+def grids(report: Report) -> list[Grid]:
+    """Per task: its quality table, then its cost table."""
+    return [grid for info in report.tasks for grid in (quality_grid(report, info), cost_grid(report, info))]
+
+
+def quality_grid(report: Report, info: TaskInfo) -> Grid:
+    rows = [
+        [
+            Cell(loss),
+            *(_quality_cell(report, info.name, loss, metric) for metric in info.metrics),
+            Cell(str(status_count(report, info.name, loss, "done"))),
+            Cell(status_text(report, info.name, loss)),
+        ]
+        for loss in info.losses
+    ]
+    if info.start:
+        rows.append([*_start_cells(info, info.metrics), Cell("-"), Cell("before training")])
+    notes = [f"data: {info.data_label}"]
+    if info.judge:
+        notes.append(f"judge: {info.judge}")
+    if info.caption_metrics:
+        notes.append(f"caption metrics: {info.caption_metrics}")
+    notes.append("reference model: " + ", ".join(f"{loss} {mode}" for loss, mode in info.ref_modes.items()))
+    notes.append(f"{report.interval_method}; best mean per column in bold (higher is better)")
+    if info.start:
+        notes.append(f"{START_ROW}: the warm-started model every loss starts from, evaluated the same way")
+    title = f"{info.name}: quality" + (" [synthetic data]" if info.synthetic else "")
+    return Grid(title, ["loss", *info.metrics, "seeds", "status"], rows, notes)
+
+
+def cost_grid(report: Report, info: TaskInfo) -> Grid:
+    has_reference = REFERENCE_LOSS in info.losses
+    rows = [
+        [
+            Cell(loss),
+            *(_cost_cell(report, info.name, loss, name, has_reference) for name in COST_FIELDS),
+            Cell(str(status_count(report, info.name, loss, "done"))),
+        ]
+        for loss in info.losses
+    ]
+    memory = f"peak memory ({info.memory_kind})" if info.memory_kind else "peak memory"
+    columns = ["loss", *(memory if n == "peak_memory_mb" else COST_LABELS[n] for n in COST_FIELDS), "seeds"]
+    notes = ["mean over done seeds; best per column in bold"]
+    if has_reference:
+        notes.append(f"(x) = relative to {REFERENCE_LOSS}, the same task's {REFERENCE_LOSS} mean = 1.00x")
+    else:
+        notes.append(f"no {REFERENCE_LOSS} cell in this task: no relative costs")
+    return Grid(f"{info.name}: cost", columns, rows, notes)
+
+
+def summary_grid(report: Report, info: TaskInfo, headline: Sequence[str], cached: dict[str, int]) -> Grid:
+    """The end-of-run table: per loss the ``headline`` metrics, the win rate over the starting model and
+    the main costs (no ratios), with the cells' statuses; ``cached`` counts each loss's cells this
+    invocation read from an earlier one instead of training."""
+    metrics = [*headline, WIN_RATE]
+    rows = []
+    for loss in info.losses:
+        status = status_text(report, info.name, loss)
+        if cached.get(loss):
+            status += f" ({cached[loss]} cached)"
+        rows.append(
+            [
+                Cell(loss),
+                *(_quality_cell(report, info.name, loss, metric) for metric in metrics),
+                *(_cost_cell(report, info.name, loss, name, has_reference=False) for name in SUMMARY_COSTS),
+                Cell(status),
+            ]
+        )
+    if info.start:
+        no_costs = [Cell("-") for _ in SUMMARY_COSTS]
+        rows.append([*_start_cells(info, metrics), *no_costs, Cell("-")])
+    title = f"{info.name}: summary (higher quality is better)"
+    title += " [synthetic data]" if info.synthetic else ""
+    columns = ["loss", *metrics, *(COST_LABELS[name] for name in SUMMARY_COSTS), "cells"]
+    notes = ["mean over done seeds ± 95% t-interval; best per column in bold"]
+    if info.start:
+        notes.append(f"{START_ROW}: the warm-started model every loss starts from")
+    return Grid(title, columns, rows, notes)
+
+
+def transposed(grid: Grid) -> Grid:
+    """The same cells with rows and columns swapped; the first column's header names the new row labels."""
+    columns = ["metric", *(row[0].text for row in grid.rows)]
+    rows = [
+        [Cell(name), *(row[index] for row in grid.rows)] for index, name in enumerate(grid.columns) if index
+    ]
+    return Grid(grid.title, columns, rows, grid.notes)
+
+
+def status_count(report: Report, task: str, loss: str, status: str) -> int:
+    rows = report.status[(report.status["task"] == task) & (report.status["loss"] == loss)]
+    return int(rows[status].sum()) if not rows.empty else 0
+
+
+def status_text(report: Report, task: str, loss: str) -> str:
+    """``2 done, 1 failed``: the cells of (task, loss) per status, or ``-`` when there are none."""
+    counts = {s: status_count(report, task, loss, s) for s in CELL_STATUSES}
+    return ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "-"
+
+
+def _entry(frame: pd.DataFrame, task: str, loss: str, key: str, value: str) -> pd.Series | None:
+    """The summary row of (task, loss) whose ``key`` column is ``value``, or None."""
+    rows = frame[(frame["task"] == task) & (frame["loss"] == loss) & (frame[key] == value)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def _quality_cell(report: Report, task: str, loss: str, metric: str) -> Cell:
+    entry = _entry(report.quality, task, loss, "metric", metric)
+    if entry is None or entry["n"] == 0:
+        return Cell("-")
+    half = None if entry["n"] < 2 else float(entry["ci_half"])
+    return Cell(format_mean(float(entry["mean"]), half, int(entry["n"])), bool(entry["best"]))
+
+
+def _cost_cell(report: Report, task: str, loss: str, name: str, has_reference: bool) -> Cell:
+    entry = _entry(report.cost, task, loss, "field", name)
+    if entry is None or entry["n"] == 0 or math.isnan(entry["mean"]):
+        return Cell("-")
+    text = format_cost(name, float(entry["mean"]))
+    if has_reference and not math.isnan(entry["relative_to_dpo"]):
+        text += " " + format_ratio(float(entry["relative_to_dpo"]))
+    return Cell(text, bool(entry["best"]))
+
+
+def _start_cells(info: TaskInfo, metrics: Sequence[str]) -> list[Cell]:
+    values = [info.start.get(metric) for metric in metrics]
+    return [Cell(START_ROW), *(Cell("-" if value is None else format_number(value)) for value in values)]

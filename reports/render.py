@@ -1,0 +1,234 @@
+"""A ``Report`` as text: rich (terminal), plain text, markdown, CSV and JSON; ``render`` picks by name.
+
+JSON (``render_json``) doubles as the baseline file read by ``reports.baseline``::
+
+    {
+      "format": "synpo-bench-report", "format_version": 1,
+      "run_id": "...", "run_dir": "...", "generated_at": "<ISO 8601 UTC>",
+      "interval": "<how the intervals were computed>", "higher_is_better": true,
+      "tasks":   {task: {loss: {metric: mean}}},          # the part the gate compares
+      "quality": {task: {loss: {metric: {"mean", "n", "std", "ci_half", "ci_low", "ci_high", "best"}}}},
+      "cost":    {task: {loss: {field: {"mean", "n", "relative_to_dpo", "best"}}}},
+      "status":  {task: {loss: {"done": n, "failed": n, "running": n, "corrupt": n}}},
+      "task_info": {task: {"data", "synthetic", "judge", "caption_metrics", "ref_mode": {loss: mode},
+                           "memory_kind", "losses", "metrics"}},
+      "problems": ["<cell> failed: <reason>", ...], "warnings": ["<file>: <problem>", ...]
+    }
+
+Means are over done seeds only; numbers that do not exist (no done seed, n=1 intervals) are null.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable
+
+import numpy as np
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from synpo_bench.reports.grids import Grid, grids, status_text, transposed
+from synpo_bench.reports.html_page import render_html
+from synpo_bench.reports.report import Report, header_lines
+from synpo_bench.reports.results import CELL_STATUSES
+
+FORMATS = ("table", "markdown", "csv", "json", "html")
+REPORT_FORMAT = "synpo-bench-report"
+REPORT_FORMAT_VERSION = 1
+MAX_TERMINAL_COLUMNS = 10
+"""Wider grids are shown transposed in the terminal (one row per metric, one column per loss): VDC's
+fifteen metrics as columns fold every header into a stack of letters."""
+
+JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+def render(report: Report, output_format: str) -> str:
+    """The report as text in one of ``FORMATS``."""
+    renderers: dict[str, Callable[[Report], str]] = {
+        "table": render_text,
+        "markdown": render_markdown,
+        "csv": render_csv,
+        "json": render_json,
+        "html": render_html,
+    }
+    if output_format not in renderers:
+        raise ValueError(f"unknown format '{output_format}'; choose one of {', '.join(FORMATS)}")
+    return renderers[output_format](report)
+
+
+def render_rich(report: Report) -> RenderableType:
+    """Tables for the terminal; problems follow the tables (warnings are the caller's to print)."""
+    parts: list[RenderableType] = [
+        Text(line, style="bold" if i == 0 else "dim") for i, line in enumerate(header_lines(report))
+    ]
+    for grid in grids(report):
+        parts += rich_grid(grid)
+    if report.problems:
+        parts.append(Text("cells not done:", style="bold yellow"))
+        parts += [Text(f"  {line}", style="yellow") for line in report.problems]
+    return Group(*parts)
+
+
+def rich_grid(grid: Grid) -> list[RenderableType]:
+    """A grid's table, its notes (dimmed) and a blank line."""
+    return [rich_table(grid), *(Text(f"  {note}", style="dim") for note in grid.notes), Text("")]
+
+
+def rich_table(grid: Grid) -> Table:
+    if len(grid.columns) > MAX_TERMINAL_COLUMNS:
+        grid = transposed(grid)
+    # The title as Text: "[synthetic data]" must be printed, not read as rich markup.
+    table = Table(title=Text(grid.title, style="table.title"), title_justify="left")
+    for index, column in enumerate(grid.columns):
+        table.add_column(column, justify="left" if index == 0 else "right", overflow="fold")
+    for row in grid.rows:
+        table.add_row(*(Text(cell.text, style="bold" if cell.best else "") for cell in row))
+    return table
+
+
+def render_text(report: Report, width: int = 140) -> str:
+    """The rich tables as plain text (``--format table --out FILE``)."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
+    console.print(render_rich(report))
+    return buffer.getvalue()
+
+
+def render_markdown(report: Report) -> str:
+    lines = [
+        f"# synpo-bench report: run `{report.run_id}`",
+        "",
+        f"Results: `{report.run_dir}`; generated {report.generated_at}.",
+        "",
+    ]
+    for grid in grids(report):
+        lines += [
+            f"## {grid.title}",
+            "",
+            _markdown_row(grid.columns),
+            "|" + "|".join([":---"] + ["---:"] * (len(grid.columns) - 1)) + "|",
+        ]
+        lines += [_markdown_row([f"**{c.text}**" if c.best else c.text for c in row]) for row in grid.rows]
+        lines += [""] + [f"- {note}" for note in grid.notes] + [""]
+    for title, items in (("Cells not done", report.problems), ("Warnings", report.warnings)):
+        if items:
+            lines += [f"## {title}", ""] + [f"- {item}" for item in items] + [""]
+    return "\n".join(lines)
+
+
+def _markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+CSV_COLUMNS = (
+    "section",
+    "task",
+    "loss",
+    "metric",
+    "n",
+    "mean",
+    "std",
+    "ci_half",
+    "ci_low",
+    "ci_high",
+    "relative_to_dpo",
+    "best",
+    "status",
+    "synthetic",
+)
+
+
+def render_csv(report: Report) -> str:
+    """Long form, one row per (task, loss, metric) of quality and per (task, loss, field) of cost."""
+    info = {t.name: t for t in report.tasks}
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for section, frame, key in (("quality", report.quality, "metric"), ("cost", report.cost, "field")):
+        for row in frame.to_dict("records"):
+            writer.writerow(
+                {
+                    **{c: _plain(row.get(c)) for c in CSV_COLUMNS if c in row},
+                    "section": section,
+                    "metric": row[key],
+                    "status": status_text(report, row["task"], row["loss"]),
+                    "synthetic": info[row["task"]].synthetic,
+                }
+            )
+    return buffer.getvalue()
+
+
+def report_payload(report: Report) -> dict[str, JsonValue]:
+    """The JSON report, which is also a baseline file (see the module docstring)."""
+    tasks: dict[str, JsonValue] = {}
+    quality: dict[str, JsonValue] = {}
+    cost: dict[str, JsonValue] = {}
+    status: dict[str, JsonValue] = {}
+    for row in report.quality.to_dict("records"):
+        detail = {k: _plain(row[k]) for k in ("mean", "n", "std", "ci_half", "ci_low", "ci_high", "best")}
+        _nested(quality, row["task"], row["loss"])[row["metric"]] = detail
+        if row["n"] > 0:
+            _nested(tasks, row["task"], row["loss"])[row["metric"]] = float(row["mean"])
+    for row in report.cost.to_dict("records"):
+        detail = {k: _plain(row[k]) for k in ("mean", "n", "relative_to_dpo", "best")}
+        _nested(cost, row["task"], row["loss"])[row["field"]] = detail
+    for row in report.status.to_dict("records"):
+        _nested(status, row["task"])[row["loss"]] = {s: int(row[s]) for s in CELL_STATUSES}
+    task_info: dict[str, JsonValue] = {
+        info.name: {
+            "data": info.data_label,
+            "synthetic": info.synthetic,
+            "judge": info.judge,
+            "caption_metrics": info.caption_metrics,
+            "ref_mode": dict(info.ref_modes),
+            "memory_kind": info.memory_kind,
+            "losses": list(info.losses),
+            "metrics": list(info.metrics),
+            "start_quality": dict(info.start),
+        }
+        for info in report.tasks
+    }
+    return {
+        "format": REPORT_FORMAT,
+        "format_version": REPORT_FORMAT_VERSION,
+        "run_id": report.run_id,
+        "run_dir": str(report.run_dir),
+        "generated_at": report.generated_at,
+        "interval": report.interval_method,
+        "higher_is_better": True,
+        "tasks": tasks,
+        "quality": quality,
+        "cost": cost,
+        "status": status,
+        "task_info": task_info,
+        "problems": list(report.problems),
+        "warnings": list(report.warnings),
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_payload(report), indent=2, allow_nan=False) + "\n"
+
+
+def _nested(tree: dict[str, JsonValue], *keys: str) -> dict[str, JsonValue]:
+    """``tree[k1][k2]...``, creating empty objects on the way."""
+    for key in keys:
+        child = tree.setdefault(key, {})
+        assert isinstance(child, dict)
+        tree = child
+    return tree
+
+
+def _plain(value: object) -> JsonValue:
+    """JSON-safe scalars: numpy types to Python, NaN to None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"not a JSON scalar: {value!r}")

@@ -1,0 +1,114 @@
+"""The ``Report``: one run summarised once, for every output format and the end-of-run summary.
+
+``build_report(results)`` gathers the summaries over seeds (reports.summaries) and, per task, what the
+numbers need said beside them (``TaskInfo``: synthetic or real data, the judge, the reference models,
+the starting model's quality).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from synpo_bench.reports.results import Results
+from synpo_bench.reports.statistics import INTERVAL_METHOD
+from synpo_bench.reports.summaries import cost_summary, problem_cells, quality_summary, status_summary
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the report must say about a task's numbers besides the numbers."""
+
+    name: str
+    losses: list[str]
+    metrics: list[str]
+    synthetic: bool | None
+    """True or False when every cell recorded the same; None when mixed or unrecorded."""
+    data_label: str
+    judge: str | None
+    caption_metrics: str | None
+    ref_modes: dict[str, str]
+    memory_kind: str | None
+    start: dict[str, float] = field(default_factory=dict)
+    """The starting model's quality: every loss trains from it, so it is the bar to clear."""
+
+
+@dataclass
+class Report:
+    """One run, summarised: what every output format renders."""
+
+    run_id: str
+    run_dir: Path
+    tasks: list[TaskInfo]
+    quality: pd.DataFrame
+    cost: pd.DataFrame
+    status: pd.DataFrame
+    steps: pd.DataFrame
+    problems: list[str]
+    warnings: list[str]
+    generated_at: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
+    interval_method: str = INTERVAL_METHOD
+
+    def task(self, name: str) -> TaskInfo | None:
+        return next((info for info in self.tasks if info.name == name), None)
+
+
+def build_report(results: Results) -> Report:
+    return Report(
+        run_id=results.run_id,
+        run_dir=results.run_dir,
+        tasks=[_task_info(results, task) for task in results.tasks()],
+        quality=quality_summary(results),
+        cost=cost_summary(results),
+        status=status_summary(results),
+        steps=results.steps,
+        problems=problem_cells(results),
+        warnings=list(results.warnings),
+    )
+
+
+def header_lines(report: Report) -> list[str]:
+    return [f"synpo-bench report: run {report.run_id} ({report.run_dir})", f"generated {report.generated_at}"]
+
+
+def _task_info(results: Results, task: str) -> TaskInfo:
+    cells = results.cells[results.cells["task"] == task]
+    recorded = set(cells["synthetic"].dropna()) if "synthetic" in cells else set()
+    return TaskInfo(
+        name=task,
+        losses=results.losses(task),
+        metrics=results.quality_metrics(task),
+        synthetic=next(iter(recorded)) if len(recorded) == 1 else None,
+        data_label=_data_label(recorded),
+        judge=_joined(cells, "judge"),
+        caption_metrics=_joined(cells, "caption_metrics"),
+        ref_modes={
+            loss: _joined(cells[cells["loss"] == loss], "ref_mode") or "not recorded"
+            for loss in results.losses(task)
+        },
+        memory_kind=_joined(cells, "memory_kind"),
+        start=dict(results.start.get(task, {})),
+    )
+
+
+def _data_label(recorded: set[object]) -> str:
+    if recorded == {True}:
+        return "SYNTHETIC (embedded procedural world)"
+    if recorded == {False}:
+        return "real benchmark data"
+    if recorded:
+        return "MIXED: some cells synthetic, some real"
+    return "not recorded (synthetic or real unknown)"
+
+
+def _joined(cells: pd.DataFrame, column: str) -> str | None:
+    """The distinct recorded values of a column, or None when nothing was recorded."""
+    if column not in cells:
+        return None
+    values = [str(v) for v in dict.fromkeys(cells[column].dropna())]
+    return " / ".join(values) if values else None

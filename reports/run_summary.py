@@ -1,0 +1,84 @@
+"""The end-of-run summary ``synpo-bench run`` prints after the grid, drawn by the report's own code.
+
+The run folder is read with the report's reader (``load_results``), restricted to the cells this
+invocation ran or found cached, summarised by ``build_report`` and drawn as one compact ``Grid`` per task
+(``grids.summary_grid``): per loss the task's headline metrics, the win rate over the starting model,
+time per step, tokens/s and peak memory, the seeds and statuses, and the ``(start)`` row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from synpo_bench.api.registry import UnknownNameError
+from synpo_bench.api.tasks import get_task
+from synpo_bench.reports.grids import WIN_RATE, summary_grid
+from synpo_bench.reports.reading import load_results
+from synpo_bench.reports.render import rich_grid
+from synpo_bench.reports.report import build_report
+from synpo_bench.reports.results import ResultsError
+
+FALLBACK_HEADLINE = 3
+"""Without a task's own headline, its first few metrics are shown."""
+
+
+class CellName(Protocol):
+    """What names a cell of the grid (the engine's ``Cell`` has these fields)."""
+
+    @property
+    def task(self) -> str: ...
+
+    @property
+    def loss(self) -> str: ...
+
+    @property
+    def seed(self) -> int: ...
+
+
+def run_summary(
+    run_dir: Path, cells: Sequence[CellName], cached: Sequence[CellName] = ()
+) -> list[RenderableType]:
+    """One table per task of ``cells`` (in their order), with its notes; ``cached`` are the cells this
+    invocation did not train because an earlier one finished them."""
+    try:
+        results = load_results(run_dir)
+    except ResultsError as error:
+        return [Text(f"no summary: {error}", style="yellow")]
+    names = [(cell.task, cell.loss, cell.seed) for cell in cells]
+    selected = results.only(names)
+    if selected.cells.empty:
+        return [Text(f"no summary: none of this run's cells is in {run_dir}", style="yellow")]
+    report = build_report(selected)
+    parts: list[RenderableType] = []
+    for task in dict.fromkeys(task for task, _, _ in names):
+        info = report.task(task)
+        if info is None:
+            continue
+        cached_per_loss = Counter(cell.loss for cell in cached if cell.task == task)
+        grid = summary_grid(report, info, headline_metrics(task, info.metrics), cached_per_loss)
+        parts += rich_grid(grid)
+    if results.warnings:
+        parts.append(
+            Text(
+                f"{len(results.warnings)} warning(s) reading {run_dir}; `synpo-bench report` lists them",
+                style="yellow",
+            )
+        )
+    return parts
+
+
+def headline_metrics(task: str, metrics: Sequence[str]) -> list[str]:
+    """The task's own headline metrics that were measured, or its first few when it declares none."""
+    try:
+        wanted: Sequence[str] = get_task(task).headline
+    except UnknownNameError:  # a plug-in task of an earlier invocation, not loaded now
+        wanted = ()
+    if not wanted:
+        wanted = [metric for metric in metrics if metric != WIN_RATE][:FALLBACK_HEADLINE]
+    return [metric for metric in wanted if metric in metrics and metric != WIN_RATE]

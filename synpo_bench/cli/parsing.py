@@ -1,0 +1,59 @@
+"""Option text -> settings: comma lists, task lists with lm-eval names, seeds, hyper-parameters.
+
+Only the shape of the text is checked here (the option is named in the message); whether a well-formed
+setting can work is ``synpo_bench.validation``'s job.
+"""
+
+from __future__ import annotations
+
+from synpo_bench.api.errors import UserError
+from synpo_bench.config import NLP_PREFIX
+
+
+def split_names(text: str, option: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names:
+        raise UserError(f"{option} needs at least one name")
+    return names
+
+
+def split_tasks(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``vdc,vatex,nlp:arc_easy,hellaswag`` -> training tasks, then lm-eval tasks: every name from the
+    first ``nlp:`` on is an lm-eval task, run on each trained policy's language."""
+    names = split_names(text, "--tasks")
+    first_nlp = next((i for i, name in enumerate(names) if name.startswith(NLP_PREFIX)), len(names))
+    nlp = tuple(name.removeprefix(NLP_PREFIX).strip() for name in names[first_nlp:])
+    if any(not name for name in nlp):
+        raise UserError("--tasks: 'nlp:' must be followed by lm-eval task names, e.g. nlp:synpo_mc,synpo_gen")
+    training = names[:first_nlp]
+    if not training:
+        raise UserError(
+            "--tasks: nlp: tasks score the policies trained on a video task; add one, e.g. "
+            f"--tasks vdc,{NLP_PREFIX}{','.join(nlp)}, or train on text alone with --tasks textpref"
+        )
+    return training, nlp
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise UserError(f"--seeds '{text}' must be comma-separated integers, e.g. 0,1,2") from None
+    if not seeds:
+        raise UserError("--seeds needs at least one seed")
+    return seeds
+
+
+def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
+    params: dict[str, dict[str, float]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        loss, dot, name = key.partition(".")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if not sep or not dot or value is None:
+            raise UserError(f"--param '{item}' must look like LOSS.NAME=NUMBER, e.g. synpo.alpha=20")
+        params.setdefault(loss.strip(), {})[name.strip()] = value
+    return params

@@ -1,0 +1,142 @@
+"""``synpo-bench report`` (tables in every format) and ``synpo-bench check`` (the regression gate).
+
+A user mistake (a missing folder, a corrupt baseline, an unknown format) is one red line on stderr and
+exit status 2, never a traceback. ``check`` exits 1 when any metric regressed, naming each one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.io import write_text_atomic
+from synpo_bench.cli.errors import console, errors, styled_line, user_errors
+from synpo_bench.reports.baseline import DEFAULT_TOLERANCE, GateResult, check_results
+from synpo_bench.reports.reading import load_results
+from synpo_bench.reports.render import FORMATS, render, render_rich
+from synpo_bench.reports.report import Report, build_report
+
+MAX_WARNINGS_SHOWN = 20
+BUNDLE_FORMATS = {"markdown": "report.md", "csv": "report.csv", "json": "report.json", "html": "report.html"}
+
+
+def report_command(
+    results_dir: Annotated[
+        Path,
+        typer.Argument(help="A results folder (its most recently active run is reported) or one run folder."),
+    ] = Path("results"),
+    output_format: Annotated[
+        str, typer.Option("--format", help="table (terminal), markdown, csv, json (also a baseline) or html.")
+    ] = "table",
+    out: Annotated[Path | None, typer.Option("--out", help="Write the report to this file.")] = None,
+    save: Annotated[
+        bool,
+        typer.Option(
+            help="With the table format, also write report.md/.csv/.json/.html into the run folder."
+        ),
+    ] = True,
+) -> None:
+    """Quality per task and loss (mean ± 95% CI over seeds) beside cost (time/step, tokens/s, memory)."""
+    with user_errors():
+        if output_format not in FORMATS:
+            raise UserError(f"--format '{output_format}': choose one of {', '.join(FORMATS)}")
+        results = load_results(results_dir)
+        report = build_report(results)
+        if out is not None:
+            _write(out, render(report, output_format))
+            errors.print(f"wrote {out}", markup=False, highlight=False, soft_wrap=True)
+        elif output_format == "table":
+            console.print(render_rich(report))
+        else:
+            typer.echo(render(report, output_format), nl=False)
+        if output_format == "table" and save:
+            _save_bundle(report)
+        _print_warnings(report.warnings)  # last, where a long table cannot scroll them away
+
+
+def _save_bundle(report: Report) -> None:
+    """The report's other formats beside the terminal table; a read-only results folder only warns."""
+    written = []
+    for output_format, name in BUNDLE_FORMATS.items():
+        path = report.run_dir / name
+        try:
+            write_text_atomic(path, render(report, output_format))
+        except OSError as error:
+            message = f"could not write {path}: {error.strerror or error}"
+            errors.print(styled_line("warning: ", "yellow", message), soft_wrap=True)
+            continue
+        written.append(name)
+    if written:
+        message = f"wrote {', '.join(written)} in {report.run_dir}"
+        errors.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _write(path: Path, text: str) -> None:
+    if not path.parent.is_dir():
+        raise UserError(f"--out {path}: folder '{path.parent}' does not exist")
+    try:
+        write_text_atomic(path, text)
+    except OSError as error:
+        raise UserError(f"--out {path}: cannot write ({error.strerror or error})") from None
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for warning in warnings[:MAX_WARNINGS_SHOWN]:
+        errors.print(styled_line("warning: ", "yellow", warning), soft_wrap=True)
+    if len(warnings) > MAX_WARNINGS_SHOWN:
+        errors.print(
+            f"[yellow]warning:[/] ... and {len(warnings) - MAX_WARNINGS_SHOWN} more (all listed in the "
+            "markdown, JSON and HTML reports)",
+            soft_wrap=True,
+        )
+
+
+def check_command(
+    baseline: Annotated[
+        Path,
+        typer.Option(
+            "--baseline",
+            help="Baseline JSON (from `report --format json`): {tasks: {task: {loss: {metric: x}}}}.",
+        ),
+    ],
+    results_dir: Annotated[
+        Path,
+        typer.Argument(help="A results folder (its most recently active run is checked) or one run folder."),
+    ] = Path("results"),
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            help="Allowed fall before a metric counts as regressed: a fraction of the baseline value "
+            "(--relative, the default) or the metric's own units (--absolute)."
+        ),
+    ] = DEFAULT_TOLERANCE,
+    absolute: Annotated[
+        bool,
+        typer.Option("--absolute/--relative", help="Read --tolerance in the metric's own units instead."),
+    ] = False,
+) -> None:
+    """Exit 1 naming every quality metric that fell below the baseline by more than the tolerance."""
+    with user_errors():
+        if not tolerance >= 0:
+            raise UserError(f"--tolerance {tolerance}: must be a number >= 0")
+        gate, results = check_results(
+            results_dir, baseline, tolerance, "absolute" if absolute else "relative"
+        )
+        _print_warnings(gate.warnings)
+    summary = f"checked {gate.compared} metric(s) of run {results.run_id} against {baseline}: {gate.rule()}"
+    console.print(summary, markup=False, highlight=False, soft_wrap=True)
+    _print_verdict(gate)
+    if not gate.passed:
+        raise typer.Exit(1)
+
+
+def _print_verdict(gate: GateResult) -> None:
+    if gate.passed:
+        console.print("[green]no regression[/]", soft_wrap=True)
+        return
+    for regression in gate.regressions:
+        console.print(styled_line("regressed: ", "bold red", regression.describe()), soft_wrap=True)
+    console.print(f"[red]{len(gate.regressions)} metric(s) regressed[/]", soft_wrap=True)

@@ -1,0 +1,166 @@
+"""``synpo-bench run``: options -> RunConfig -> validation -> the grid, with progress and a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synpo_bench.api.registry import import_plugins
+from synpo_bench.budgets import Budget
+from synpo_bench.cli.errors import console, errors, styled_line, user_errors
+from synpo_bench.cli.parsing import parse_params, parse_seeds, split_names, split_tasks
+from synpo_bench.cli.progress import RichObserver
+from synpo_bench.config import (
+    DEFAULT_LOSSES,
+    DEFAULT_NLP_TASKS,
+    DEFAULT_TASKS,
+    NLP_PREFIX,
+    RunConfig,
+    Shard,
+    default_cache_dir,
+)
+from synpo_bench.reports.run_summary import run_summary
+from synpo_bench.train import DEFAULT_LR, TrainSettings
+
+
+def run_command(
+    losses: Annotated[str, typer.Option(help="Comma-separated losses (see `list losses`).")] = ",".join(
+        DEFAULT_LOSSES
+    ),
+    tasks: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated tasks to train and evaluate on (see `list tasks`); names after 'nlp:' "
+            "are lm-eval tasks every trained model is also scored on, e.g. vdc,nlp:synpo_mc,arc_easy."
+        ),
+    ] = ",".join((*DEFAULT_TASKS, *(NLP_PREFIX + name for name in DEFAULT_NLP_TASKS))),
+    seeds: Annotated[
+        str, typer.Option(help="Comma-separated training seeds; each is a separate cell.")
+    ] = "0",
+    budget: Annotated[
+        str,
+        typer.Option(help="Same for every loss: steps=N optimizer steps, pairs=N pairs seen, or seconds=S."),
+    ] = "steps=60",
+    out: Annotated[Path, typer.Option(help="Results folder; each run gets a sub-folder.")] = Path("results"),
+    run_id: Annotated[
+        str | None,
+        typer.Option(help="Name of the run folder (default: a hash of the settings, so re-runs resume)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="A local Hugging Face checkpoint path or cached name (default: the tiny video-LM)."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder with the benchmark's real annotation files and videos.")
+    ] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="Preference pairs JSONL (clip_id, prompt, chosen, rejected) to use as given."),
+    ] = None,
+    size: Annotated[str, typer.Option(help="Embedded world size: tiny or default.")] = "default",
+    ref_mode: Annotated[
+        str, typer.Option(help="Reference model for losses that need one: live (frozen copy) or precomputed.")
+    ] = "live",
+    batch_size: Annotated[int, typer.Option(help="Preference pairs per micro-batch.")] = 16,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    lr: Annotated[
+        float, typer.Option(help="Peak learning rate (AdamW, linear warm-up and decay); same for every loss.")
+    ] = DEFAULT_LR,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Loss hyper-parameter override LOSS.NAME=VALUE (repeatable).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option(help="Mixed precision: no, fp16 or bf16.")] = "no",
+    lora: Annotated[bool, typer.Option(help="Train LoRA adapters (peft) instead of all weights.")] = False,
+    judge: Annotated[
+        str,
+        typer.Option(
+            help="Caption judge for VDC-style scoring: exact (ground-truth facts of the embedded world), "
+            "an OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (key from OPENAI_API_KEY), "
+            "or hf:PATH, a local Hugging Face chat model run in-process."
+        ),
+    ] = "exact",
+    judge_model: Annotated[str | None, typer.Option(help="Model name to ask, with an HTTP --judge.")] = None,
+    warm_start_steps: Annotated[
+        int | None,
+        typer.Option(
+            help="SFT steps of the shared warm start (default: about 11 passes over the training "
+            "captions, 40 to 1500 steps; cached, so only the first run pays)."
+        ),
+    ] = None,
+    warm_start_batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Examples per SFT step of the warm start (default 32). Lower it to fit a big --model "
+            "in memory; the step count stays the same, so the warm start sees fewer examples."
+        ),
+    ] = None,
+    shard: Annotated[str, typer.Option(help="Run slice i of n of the grid (0-based), e.g. 0/4.")] = "0/1",
+    rerun: Annotated[str, typer.Option(help="Re-run finished cells: none, failed or all.")] = "none",
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(help="Import a module that registers extra losses or tasks (repeatable)."),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Warm-start and pair cache (default ~/.cache/synpo-bench).")
+    ] = None,
+) -> None:
+    """Train every loss on every task under the same budget, evaluate, and print a summary table.
+
+    Finished cells are skipped, so re-running the same command resumes an interrupted run.
+    """
+    with user_errors():
+        import_plugins(plugin or [])
+        video_tasks, nlp_tasks = split_tasks(tasks)
+        config = RunConfig(
+            losses=split_names(losses, "--losses"),
+            tasks=video_tasks,
+            nlp_tasks=nlp_tasks,
+            seeds=parse_seeds(seeds),
+            budget=Budget.parse(budget),
+            out=out,
+            run_id=run_id,
+            model=model,
+            data_dir=data_dir,
+            pairs_file=pairs,
+            size=size,
+            ref_mode=ref_mode,
+            train=TrainSettings(batch_size=batch_size, grad_accum=grad_accum, lr=lr),
+            loss_params=parse_params(param or []),
+            device=device,
+            precision=precision,
+            lora=lora,
+            warm_start_steps=warm_start_steps,
+            warm_start_batch_size=warm_start_batch_size,
+            judge=judge,
+            judge_model=judge_model,
+            shard=Shard.parse(shard),
+            rerun=rerun,
+            cache_dir=cache_dir or default_cache_dir(),
+        )
+        # Imported here, not at the top: the engine loads transformers models and lm-eval, which `list`,
+        # `report`, `check` and `--help` never need.
+        from synpo_bench.run import GridRunner
+        from synpo_bench.validation import validate_config
+
+        validate_config(config)
+        with RichObserver(len(config.cells())) as observer:
+            reports = GridRunner(config, observer).run()
+    cached = [report.cell for report in reports if report.status == "skipped"]
+    for part in run_summary(config.run_dir(), [report.cell for report in reports], cached):
+        console.print(part)
+    console.print(f"results: {config.run_dir()}  (full report: synpo-bench report {config.run_dir()})")
+    failed = [r for r in reports if r.status == "failed"]
+    for report in failed:
+        error = report.result.get("error") or {}
+        cell = report.cell
+        message = (
+            f"{cell.task}/{cell.loss}/seed{cell.seed} at step {error.get('step')}: {error.get('reason')}"
+        )
+        errors.print(styled_line("failed ", "red", message), highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,16 @@
+"""The grid runner: prepare each task once, then train and evaluate every (loss, seed) cell.
+
+grid.py        GridRunner: the loop over tasks and cells, resume by skipping finished cells
+prepare.py     TaskPreparer: data, warm start, pairs, held-out split, the start's evaluation
+cell.py        CellRunner: one cell's copy of the start, batches, reference, training, evaluation
+evaluate.py    Evaluator: captions, task metrics, preference metrics and lm-eval, same for every model
+record.py      the files a cell leaves: manifest.json, result.json, captions.jsonl
+observer.py    progress hooks (RunObserver) and CellReport
+environment.py the device, versions and git commit recorded in manifests
+"""
+
+from synpo_bench.run.grid import GridRunner
+from synpo_bench.run.observer import CellReport, RunObserver
+from synpo_bench.run.prepare import EMBEDDED_WORLD_TASKS, PreparedTask
+
+__all__ = ["EMBEDDED_WORLD_TASKS", "CellReport", "GridRunner", "PreparedTask", "RunObserver"]

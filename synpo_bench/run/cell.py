@@ -1,0 +1,151 @@
+"""One cell of the grid: (task, loss, seed) trained from the task's shared start, then evaluated.
+
+Fairness lives here: every loss gets a fresh copy of the same starting weights, the same seeded batch
+order (the seed and epoch decide it, never the loss), and the same optimizer, schedule and budget
+(``train_cell``); only losses that need a reference pay for one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+
+from synpo_bench.api.io import write_json_atomic
+from synpo_bench.api.losses import Loss, get_loss
+from synpo_bench.api.models import Batch, Policy, pair_rows
+from synpo_bench.config import Cell, RunConfig
+from synpo_bench.run.evaluate import Evaluator
+from synpo_bench.run.observer import CellReport, RunObserver
+from synpo_bench.run.prepare import PreparedTask
+from synpo_bench.run.record import manifest, outcome_fields, result_skeleton
+from synpo_bench.tasks.metrics.caption import caption_metrics_implementation
+from synpo_bench.train import LiveReference, PrecomputedReference, train_cell
+
+Reference = LiveReference | PrecomputedReference
+
+
+def pair_batches(
+    pairs: list[Any], frames: dict[str, Any], policy: Policy, batch_size: int, seed: int
+) -> Callable[[int], Iterator[Batch]]:
+    """Epoch -> batches. The order depends on the cell's seed and the epoch only, never on the loss."""
+    collate = policy.collate
+
+    def make(epoch: int) -> Iterator[Batch]:
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        order = torch.randperm(len(pairs), generator=generator).tolist()
+        usable = len(order) - len(order) % batch_size if len(order) >= batch_size else len(order)
+        for start in range(0, usable, batch_size):
+            chunk = [pairs[i] for i in order[start : start + batch_size]]
+            batch = pair_rows(collate, chunk, frames)
+            batch["pair_index"] = torch.tensor(order[start : start + batch_size])
+            yield batch
+
+    return make
+
+
+class CellRunner:
+    """Trains and evaluates cells; keeps the one thing cells of a task may share lazily, the
+    precomputed reference table (``--ref-mode precomputed``), computed by the first cell that needs it."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: Path,
+        evaluator: Evaluator,
+        accelerator: Accelerator,
+        observer: RunObserver,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.evaluator = evaluator
+        self.accelerator = accelerator
+        self.observer = observer
+        self._precomputed: dict[str, PrecomputedReference] = {}
+
+    def run(self, prepared: PreparedTask, cell: Cell) -> CellReport:
+        config = self.config
+        folder = cell.folder(self.run_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "result.json").unlink(missing_ok=True)
+        loss = get_loss(cell.loss, **config.loss_params.get(cell.loss, {}))
+        ref_mode = config.ref_mode if loss.needs_reference else "none"
+        cell_manifest = manifest(
+            config,
+            cell,
+            loss,
+            ref_mode,
+            data_hash=prepared.info["data_hash"],
+            synthetic=prepared.data.synthetic,
+            judge=self.evaluator.judge.name,
+            caption_metrics=caption_metrics_implementation(),
+            device=str(self.evaluator.device),
+        )
+        write_json_atomic(folder / "manifest.json", cell_manifest)
+        self.observer.cell_started(
+            cell, config.budget.planned_steps(config.train.batch_size * config.train.grad_accum)
+        )
+        torch.manual_seed(cell.seed)
+        policy = copy.deepcopy(prepared.base_model)
+        result = result_skeleton(cell_manifest)
+        try:
+            self._train_and_evaluate(prepared, cell, loss, policy, folder, result)
+        except (KeyboardInterrupt, SystemExit):
+            raise  # the manifest without a result marks the cell as interrupted; a re-run redoes it
+        except Exception as error:  # one broken cell must not lose the others' results
+            result.update(status="failed", error={"step": None, "reason": f"{type(error).__name__}: {error}"})
+        write_json_atomic(folder / "result.json", result)
+        return CellReport(cell, result["status"], result)
+
+    def _train_and_evaluate(
+        self,
+        prepared: PreparedTask,
+        cell: Cell,
+        loss: Loss,
+        policy: Policy,
+        folder: Path,
+        result: dict[str, Any],
+    ) -> None:
+        """Fills ``result`` as it goes, so a failure in evaluation keeps the training cost."""
+        config = self.config
+        reference = self._reference(prepared, cell, loss, policy)
+        outcome = train_cell(
+            policy=policy,
+            loss=loss,
+            make_batches=self._batches(prepared, policy, cell.seed),
+            budget=config.budget,
+            settings=config.train,
+            accelerator=self.accelerator,
+            reference=reference,
+            metrics_path=folder / "metrics.jsonl",
+            on_step=lambda step, record: self.observer.cell_step(cell, step, record),
+        )
+        result.update(outcome_fields(config, outcome))
+        if outcome.failure is None:
+            result["quality"], result["eval_s"] = self.evaluator.evaluate_policy(
+                self.accelerator.unwrap_model(policy),
+                prepared.adapter,
+                prepared.data,
+                prepared.heldout,
+                prepared.start_captions,
+                folder,
+            )
+
+    def _reference(self, prepared: PreparedTask, cell: Cell, loss: Loss, policy: Policy) -> Reference | None:
+        if not loss.needs_reference:
+            return None
+        if self.config.ref_mode == "live":
+            return LiveReference(policy)
+        if prepared.name not in self._precomputed:
+            self.observer.stage(f"{cell.task}: precomputing reference log-probabilities (once per data set)")
+            self._precomputed[prepared.name] = PrecomputedReference.compute(
+                policy, self._batches(prepared, policy, seed=0)(0), len(prepared.pairs)
+            )
+        return self._precomputed[prepared.name]
+
+    def _batches(self, prepared: PreparedTask, policy: Policy, seed: int) -> Callable[[int], Iterator[Batch]]:
+        return pair_batches(prepared.pairs, prepared.data.frames, policy, self.config.train.batch_size, seed)

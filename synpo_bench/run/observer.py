@@ -1,0 +1,30 @@
+"""What the grid reports while it works: stage messages, progress, cells started and finished."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from synpo_bench.config import Cell
+
+
+@dataclass
+class CellReport:
+    cell: Cell
+    status: str  # done | failed | skipped
+    result: dict[str, Any] = field(default_factory=dict)
+    """The cell's ``result.json`` content (docs/CONTRACTS.md)."""
+
+
+class RunObserver:
+    """Hooks the CLI uses for progress display; the defaults do nothing."""
+
+    def stage(self, message: str) -> None: ...
+
+    def stage_progress(self, label: str, done: int, total: int) -> None: ...
+
+    def cell_started(self, cell: Cell, total_steps: int | None) -> None: ...
+
+    def cell_step(self, cell: Cell, step: int, record: dict[str, float]) -> None: ...
+
+    def cell_finished(self, report: CellReport) -> None: ...

@@ -1,0 +1,187 @@
+"""A task's shared starting point, prepared once per run and used unchanged by every (loss, seed) cell.
+
+load data -> warm start (SFT, cached) -> preference pairs (from --pairs, given by the data, or sampled
+and judged; cached) -> held-out split -> the starting model's evaluation (the report's ``(start)`` row)
+-> ``task.json`` and ``pairs.jsonl`` in the task's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synpo_bench.api.errors import UserError
+from synpo_bench.api.io import content_hash, write_json_atomic
+from synpo_bench.api.judges import CandidateRater, Judge, make_judge
+from synpo_bench.api.models import Policy
+from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskAdapter, TaskData, get_task
+from synpo_bench.config import RunConfig
+from synpo_bench.models import warm_start
+from synpo_bench.models.warmstart import DEFAULT_BATCH_SIZE
+from synpo_bench.pairs import build_preference_pairs
+from synpo_bench.run.evaluate import Evaluator
+from synpo_bench.run.observer import RunObserver
+from synpo_bench.run.record import CAPTIONS_FILE, write_captions
+from synpo_bench.tasks.data.pairs import read_pairs_jsonl, write_pairs_jsonl
+
+EMBEDDED_WORLD_TASKS = ("vatex", "vdc", "vdd")
+"""The embedded world's video tasks share clips; the warm start learns all of their captions, as a
+pretrained captioner would, so one cached checkpoint serves every task and every selection of tasks."""
+
+HELDOUT_EVERY = 10
+"""One clip in ten (by a stable hash of its id) is held out of training for preference accuracy."""
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    """Everything the cells of one task share; never changed once built."""
+
+    name: str
+    adapter: TaskAdapter
+    data: TaskData
+    base_model: Policy
+    pairs: list[PreferencePair]
+    """Training pairs."""
+    heldout: list[PreferencePair]
+    """Pairs of held-out clips (never trained on), for preference accuracy."""
+    start_captions: list[str]
+    """The starting model's greedy captions of the eval examples, for the judge's win rate."""
+    info: dict[str, Any]
+    """``task.json``."""
+
+
+def split_heldout(pairs: list[PreferencePair]) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """Split by clip, so no held-out clip was ever trained on; stable across runs and machines."""
+    if len(pairs) < 2 * HELDOUT_EVERY:
+        return pairs, []
+    held = {p.clip_id for p in pairs if zlib.crc32(p.clip_id.encode()) % HELDOUT_EVERY == 0}
+    return [p for p in pairs if p.clip_id not in held], [p for p in pairs if p.clip_id in held]
+
+
+class TaskPreparer:
+    """Builds a ``PreparedTask`` for each task of a run."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, evaluator: Evaluator, observer: RunObserver) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.evaluator = evaluator
+        self.observer = observer
+
+    def prepare(self, task: str) -> PreparedTask:
+        config = self.config
+        adapter = get_task(task)()
+        self.observer.stage(f"{task}: loading data")
+        data = adapter.load(config.data_dir, seed=config.data_seed, size=config.size)
+        examples = self._warm_start_examples(adapter, data)
+        self.observer.stage(f"{task}: warm start (SFT; cached after the first run)")
+        base_model, warm_info = warm_start(
+            examples,
+            data.frames,
+            model=config.model,
+            seed=config.data_seed,
+            cache_dir=config.cache_dir / "warmstart",
+            steps=config.warm_start_steps,
+            batch_size=config.warm_start_batch_size or DEFAULT_BATCH_SIZE,
+            lora=config.lora,
+            progress=lambda step, total, loss: self.observer.stage_progress("warm start (SFT)", step, total),
+        )
+        task_dir = self.run_dir / task
+        pairs, pair_summary = self._pairs(task, base_model, data)
+        write_pairs_jsonl(task_dir / "pairs.jsonl", pairs)
+        pairs, heldout = split_heldout(pairs)
+        info = {
+            "task": task,
+            "synthetic": data.synthetic,
+            "source": data.source,
+            "skipped_entries": len(data.skipped),
+            "skipped_examples": data.skipped[:20],
+            "warm_start": _as_dict(warm_info),
+            "pairs": {**pair_summary, "train": len(pairs), "heldout": len(heldout)},
+            "data_hash": content_hash(
+                {
+                    "pairs": [dataclasses.asdict(p) for p in pairs],
+                    "eval": [dataclasses.asdict(e) for e in data.eval],
+                }
+            ),
+        }
+        self.observer.stage(f"{task}: evaluating the starting model")
+        start_captions = self.evaluator.captions(base_model, data)
+        write_captions(task_dir / CAPTIONS_FILE, data.eval, start_captions)
+        info["start_quality"] = self.evaluator.quality(
+            base_model, adapter, data, heldout, start_captions, task_dir
+        )
+        write_json_atomic(task_dir / "task.json", info)
+        return PreparedTask(task, adapter, data, base_model, pairs, heldout, start_captions, info)
+
+    def _pairs(
+        self, task: str, base_model: Policy, data: TaskData
+    ) -> tuple[list[PreferencePair], dict[str, Any]]:
+        """The training pairs and their summary for ``task.json``: from --pairs, as the data set gives
+        them, or sampled from the warm-started model and rated by the judge (SynPO's recipe)."""
+        config = self.config
+        if config.pairs_file is not None:
+            pairs, skipped = read_pairs_jsonl(config.pairs_file)
+            for message in skipped[:5]:
+                self.observer.stage(f"skipped: {message}")
+            summary = {"source": str(config.pairs_file), "kept": len(pairs), "skipped_lines": len(skipped)}
+        elif data.train_pairs:
+            pairs = list(data.train_pairs)
+            summary = {"source": data.source, "kept": len(pairs), "skipped_lines": len(data.skipped)}
+        else:
+            self.observer.stage(f"{task}: sampling and judging preference pairs")
+            pair_set = build_preference_pairs(
+                base_model,
+                data,
+                self._pair_judge(data),
+                n_samples=config.n_samples,
+                threshold=config.pair_threshold,
+                seed=config.data_seed,
+                cache_dir=config.cache_dir / "pairs",
+                progress=lambda stage, done, total: self.observer.stage_progress(
+                    f"pairs: {stage}", done, total
+                ),
+            )
+            pairs, summary = pair_set.pairs, pair_set.summary()
+        if not pairs:
+            raise UserError(f"task '{task}': no preference pair passed the threshold; nothing to train on")
+        return pairs, summary
+
+    def _warm_start_examples(self, adapter: TaskAdapter, data: TaskData) -> list[CaptionExample]:
+        if not data.synthetic or adapter.name not in EMBEDDED_WORLD_TASKS:
+            return data.train
+        # The same union in the same order for every task, so all of them share one cached warm start.
+        examples: list[CaptionExample] = []
+        for name in EMBEDDED_WORLD_TASKS:
+            source = (
+                data
+                if name == adapter.name
+                else get_task(name)().load(None, seed=self.config.data_seed, size=self.config.size)
+            )
+            examples += source.train
+        return examples
+
+    def _pair_judge(self, data: TaskData) -> CandidateRater:
+        """Pairs are rated against ground-truth facts: the run's judge when it can rate candidates
+        (H, F, C), otherwise the exact-fact judge."""
+        if not data.facts:
+            raise UserError(
+                f"task '{data.task}': real data has no ground-truth facts to rate sampled captions; "
+                "give preference pairs with --pairs FILE"
+            )
+        judge: Judge = self.evaluator.judge
+        if isinstance(judge, CandidateRater):
+            return judge
+        exact = make_judge("exact")
+        assert isinstance(exact, CandidateRater)
+        return exact
+
+
+def _as_dict(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _as_dict(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
