@@ -48,7 +48,7 @@ def _task_table() -> Table:
         table.add_row(
             name,
             ", ".join(TASKS.aliases_of(name)) or "-",
-            ", ".join(getattr(adapter, "metrics", ())),
-            getattr(adapter, "description", ""),
+            ", ".join(adapter.metrics),
+            adapter.description,
         )
     return table
