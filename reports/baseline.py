@@ -12,8 +12,11 @@ scales (caption metrics x100, CIDEr up to 1000, judge scores 0-5, accuracies 0-1
   (0.02 = a fall of more than 2% of the baseline value);
 - absolute: regression when ``baseline - current > tolerance``, in the metric's own units.
 
-A (task, loss, metric) present on one side only is a warning, never a failure or a crash; the gate
-refuses (``BaselineError``) only when the baseline is unreadable or when nothing at all can be compared.
+A (task, loss) of the baseline whose cells crashed fails the gate (``GateResult.missing``): it has no cell in
+the results, or more failed, corrupt or unfinished cells than the baseline's own run had (its ``status``
+section; a hand-written baseline allows none), unless ``allow_missing`` turns that into a warning. A metric
+present on one side only is a warning, never a failure or a crash; the gate refuses (``BaselineError``)
+only when the baseline is unreadable or shares no task with the results.
 """
 
 from __future__ import annotations
@@ -65,10 +68,12 @@ class GateResult:
     tolerance: float
     mode: str
     passed_metrics: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Gated (task, loss) pairs the results cannot show (a crashed, corrupt or absent cell), named."""
 
     @property
     def passed(self) -> bool:
-        return not self.regressions
+        return not self.regressions and not self.missing
 
     def rule(self) -> str:
         if self.mode == "relative":
@@ -171,21 +176,76 @@ def _missing(current: Means, baseline: Means) -> list[str]:
 
 
 def check_results(
-    results_path: Path, baseline_path: Path, tolerance: float = DEFAULT_TOLERANCE, mode: str = "relative"
+    results_path: Path,
+    baseline_path: Path,
+    tolerance: float = DEFAULT_TOLERANCE,
+    mode: str = "relative",
+    allow_missing: bool = False,
 ) -> tuple[GateResult, Results]:
-    """Load a results folder and a baseline, and compare them; warnings of both loads are in the result."""
+    """Load a results folder and a baseline, and compare them; warnings of both loads are in the result.
+
+    Gated losses whose cells crashed fail the gate, or are warnings with ``allow_missing``."""
     baseline, payload, baseline_warnings = load_baseline(baseline_path)
     results = load_results(results_path)
     gate = compare(quality_means(results), baseline, tolerance, mode)
-    if gate.compared == 0:
+    problems = missing_cells(results, baseline, payload)
+    if gate.compared == 0 and (not problems or not set(baseline) & set(results.tasks())):
         raise BaselineError(
             f"nothing to compare: no (task, loss, metric) of baseline '{baseline_path}' is in the results "
             f"of {results.run_dir}"
         )
+    covered = {f"{task}/{loss} " for task, loss in problems} | {f"task '{task}' " for task, _ in problems}
+    gate.warnings = [w for w in gate.warnings if not w.startswith(tuple(covered))]
+    described = [f"{task}/{loss}: {what}" for (task, loss), what in problems.items()]
+    if allow_missing:
+        gate.warnings += [f"{line}; not checked (--allow-missing)" for line in described]
+    else:
+        gate.missing = described
     gate.warnings = (
         results.warnings + baseline_warnings + _data_kind_mismatches(results, payload) + gate.warnings
     )
     return gate, results
+
+
+NOT_DONE = ("failed", "corrupt", "running")
+
+
+def missing_cells(results: Results, baseline: Means, payload: JsonObject) -> dict[tuple[str, str], str]:
+    """Per gated (task, loss) that the results cannot show, what is wrong: no cell at all, or more
+    failed, corrupt or unfinished cells than the baseline's run had (a crash must not pass as "not
+    checked")."""
+    cells = results.cells
+    problems: dict[tuple[str, str], str] = {}
+    for task, losses in baseline.items():
+        for loss in losses:
+            mine = cells[(cells["task"] == task) & (cells["loss"] == loss)]
+            if mine.empty:
+                problems[(task, loss)] = "no cell in the results"
+                continue
+            bad = mine[mine["status"].isin(NOT_DONE)]
+            if len(bad) > _baseline_not_done(payload, task, loss):
+                problems[(task, loss)] = "; ".join(_describe_cell(row) for row in bad.to_dict("records"))
+    return problems
+
+
+def _baseline_not_done(payload: JsonObject, task: str, loss: str) -> int:
+    """Failed, corrupt and unfinished cells the baseline's own run had (0 when it does not say)."""
+    status = payload.get("status")
+    by_task = status.get(task) if isinstance(status, dict) else None
+    counts = by_task.get(loss) if isinstance(by_task, dict) else None
+    if not isinstance(counts, dict):
+        return 0
+    values = (counts.get(kind) for kind in NOT_DONE)
+    return sum(value for value in values if isinstance(value, int) and not isinstance(value, bool))
+
+
+def _describe_cell(row: dict[str, object]) -> str:
+    status, seed, error = row["status"], row["seed"], row.get("error")
+    if status == "failed":
+        return f"seed{seed} failed ({error if isinstance(error, str) else 'no reason recorded'})"
+    if status == "corrupt":
+        return f"seed{seed} has a corrupt result.json"
+    return f"seed{seed} has no result.json (killed, or still running)"
 
 
 def _data_kind_mismatches(results: Results, payload: JsonObject) -> list[str]:

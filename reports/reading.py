@@ -221,6 +221,9 @@ def _numbers(
         if isinstance(value, bool) or not isinstance(value, int | float):
             warnings.append(f"{path}: {section}.{name} is {value!r}, not a number; skipped")
             continue
+        if math.isinf(value):  # JSON has no infinity: it would break every JSON and HTML report
+            warnings.append(f"{path}: {section}.{name} is {value}, not a finite number; skipped")
+            continue
         if math.isnan(value) and section == "quality":
             warnings.append(f"{path}: quality.{name} is NaN; left out of the mean")
         numbers[prefix + name] = float(value)
@@ -282,6 +285,7 @@ def _read_metrics(path: Path, row: Row, warnings: list[str]) -> pd.DataFrame | N
     if not records:
         return None
     frame = pd.DataFrame.from_records(records).apply(pd.to_numeric, errors="coerce")
+    frame = frame.replace([math.inf, -math.inf], math.nan)  # dropped below, like a non-number
     long = frame.melt(id_vars="step", var_name="metric", value_name="value").dropna()
     for key in reversed((*IDENTITY_KEYS, "status")):
         long.insert(0, key, row[key])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -194,9 +195,11 @@ def train_cell(
             record["elapsed_s"] = time.perf_counter() - start
             history.append(record)
             metrics_file.write(json.dumps(record) + "\n")
+            metrics_file.flush()  # on disk when the step ends: a killed cell keeps its curve; tail -f works
             if on_step is not None:
                 on_step(meter.steps, record)
         wall = time.perf_counter() - start
+        os.fsync(metrics_file.fileno())
     if isinstance(reference, PrecomputedReference):
         meter.forward_passes += reference.forward_passes
     cost = meter.summary(wall, peak)

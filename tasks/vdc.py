@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from statistics import fmean
 from typing import Any, ClassVar
 
-from synpo_bench.api.judges import FactGrade, Judge
+from synpo_bench.api.judges import FactGrade, Judge, JudgeError
 from synpo_bench.api.tasks import CaptionExample, TaskData, register_task
 from synpo_bench.tasks._caption_task import VIDEO_NAME_KEYS, VideoCaptionTask
 from synpo_bench.tasks.data.annotations import EntryError, RealEntry, text_field
 from synpo_bench.tasks.data.video import strip_video_extension
-from synpo_bench.tasks.metrics.facts import grade_examples, summarize_vdc
+from synpo_bench.tasks.metrics.facts import can_grade, grade_examples, summarize_vdc
 from synpo_bench.tasks.world.references import DIMENSION_PROMPTS, VDC_DIMENSIONS
 
 
@@ -71,6 +71,14 @@ class VdcTask(VideoCaptionTask):
     dimensions: ClassVar[tuple[str, ...]] = VDC_DIMENSIONS
 
     parse_entry = staticmethod(parse_vdc_entry)
+
+    def check_evaluable(self, data: TaskData, judge: Judge) -> None:
+        # Every VDC metric is a judge's grade: no grade, no result (VATEX and VDD keep caption metrics).
+        if data.eval and not can_grade(judge, data.eval, data.facts):
+            raise JudgeError(
+                f"task 'vdc': judge '{judge.name}' grades against ground-truth facts, and this data has none "
+                "(real data); grade real VDC captions with an LLM judge (--judge URL or --judge hf:PATH)"
+            )
 
     def evaluate(
         self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge

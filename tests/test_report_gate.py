@@ -88,9 +88,52 @@ def test_check_exits_1_naming_every_regressed_metric(run_dir: Path, tmp_path: Pa
     assert "regressed: vatex/simpo/CIDEr: baseline 30 -> current 28" in result.output
     assert "2 metric(s) regressed" in result.output
     absolute = runner.invoke(
-        app, ["check", "--baseline", str(baseline), "--tolerance", "2", "--absolute", str(run_dir)]
+        app,
+        [
+            "check",
+            "--baseline",
+            str(baseline),
+            "--tolerance",
+            "2",
+            "--absolute",
+            "--allow-missing",
+            str(run_dir),
+        ],
     )
     assert absolute.exit_code == 0, absolute.output
+
+
+def test_a_crashed_or_missing_loss_fails_the_gate_unless_allowed(run_dir: Path, tmp_path: Path) -> None:
+    """The fake run's simpo seed2 failed and seed3 is corrupt, dpo seed2 never finished, and it has no
+    orpo at all: a hand-written baseline (no status section) allows none of that."""
+    baseline = write_baseline(
+        tmp_path / "b.json",
+        {TASK: {"dpo": {"CIDEr": 21.0}, "simpo": {"CIDEr": 20.0}, "orpo": {"CIDEr": 1.0}}},
+    )
+    result = runner.invoke(app, ["check", "--baseline", str(baseline), str(run_dir)])
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "missing: vatex/orpo: no cell in the results" in text
+    assert "missing: vatex/simpo: seed2 failed (non-finite loss (nan) (step 3)); seed3 has a corrupt" in text
+    assert "missing: vatex/dpo: seed2 has no result.json" in text
+    assert "3 loss(es) of the baseline with a failed or missing cell" in text
+    assert "no regression" not in text and "not checked" not in text
+    allowed = runner.invoke(app, ["check", "--baseline", str(baseline), "--allow-missing", str(run_dir)])
+    assert allowed.exit_code == 0, allowed.output
+    assert "vatex/orpo: no cell in the results; not checked (--allow-missing)" in allowed.output
+    assert "no regression" in allowed.output
+
+
+def test_only_a_loss_of_the_baseline_crashes_fails_the_gate(run_dir: Path, tmp_path: Path) -> None:
+    """A baseline from the run's own report carries its failed cells: only a new crash fails."""
+    baseline = tmp_path / "baseline.json"
+    made = runner.invoke(app, ["report", str(run_dir), "--format", "json", "--out", str(baseline)])
+    assert made.exit_code == 0, made.output
+    (run_dir / TASK / "dpo" / "seed0" / "result.json").write_text('{"status": "done", "qual')
+    result = runner.invoke(app, ["check", "--baseline", str(baseline), str(run_dir)])
+    assert result.exit_code == 1, result.output
+    assert "missing: vatex/dpo: seed0 has a corrupt result.json; seed2 has no result.json" in result.output
+    assert "vatex/simpo" not in result.output.split("checked ")[-1]
 
 
 @pytest.mark.parametrize(

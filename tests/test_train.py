@@ -203,3 +203,22 @@ def test_budget_planning() -> None:
     assert Budget.parse("pairs=100").planned_steps(16) == 7
     assert Budget.parse("steps=5").planned_steps(16) == 5
     assert Budget.parse("seconds=5").planned_steps(16) is None
+
+
+def test_each_step_is_on_disk_when_it_ends(tmp_path: Path) -> None:
+    """A killed cell keeps its curve, and ``tail -f`` shows it live: the metrics file holds every
+    finished step's line while training is still going."""
+    path = tmp_path / "live.jsonl"
+    on_disk: list[int] = []
+    train_cell(
+        policy=TextPolicy(),
+        loss=get_loss("simpo"),
+        make_batches=batches_factory(),
+        budget=Budget.parse("steps=3"),
+        settings=TrainSettings(batch_size=BATCH, lr=1e-3),
+        accelerator=Accelerator(cpu=True),
+        reference=None,
+        metrics_path=path,
+        on_step=lambda step, record: on_disk.append(len(path.read_text().splitlines())),
+    )
+    assert on_disk == [1, 2, 3]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
-from synpo_bench.api.errors import UserError
+from synpo_bench.api.errors import UserError, check_plain_name
 
 T = TypeVar("T")
 
@@ -41,6 +41,10 @@ class Registry(Generic[T]):
         self._discovered = False
 
     def add(self, name: str, entry: T, aliases: Iterable[str] = ()) -> None:
+        aliases = tuple(aliases)
+        # Task and loss names (aliases too, as typed) become result folders: <run>/<task>/<loss>/.
+        for label in (name, *aliases):
+            check_plain_name(f"{self.kind} name", label)
         if name in self._entries:
             raise ValueError(f"{self.kind} '{name}' is registered twice")
         self._entries[name] = entry

@@ -91,6 +91,12 @@ class TaskAdapter(ABC):
     ) -> dict[str, float]:
         """Score predictions keyed by (clip id, dimension) against ``data.eval``; returns metric -> value."""
 
+    def check_evaluable(self, data: TaskData, judge: Judge) -> None:
+        """Raise ``UserError`` if ``evaluate`` cannot score ``data`` with ``judge`` (e.g. a judge that needs
+        ground-truth facts, on real data). Called right after loading, before the warm start and any
+        training, so such a run fails at once instead of at its first evaluation. By default: nothing."""
+        return None
+
 
 TASKS: Registry[type[TaskAdapter]] = Registry("task", "tasks", "synpo_bench.tasks", "synpo_bench.tasks")
 

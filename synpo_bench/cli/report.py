@@ -117,13 +117,22 @@ def check_command(
         bool,
         typer.Option("--absolute/--relative", help="Read --tolerance in the metric's own units instead."),
     ] = False,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing",
+            help="Let a loss of the baseline without a result (its cell failed, is corrupt or was not "
+            "run) pass with a warning instead of failing the gate.",
+        ),
+    ] = False,
 ) -> None:
-    """Exit 1 naming every quality metric that fell below the baseline by more than the tolerance."""
+    """Exit 1 naming every quality metric that fell below the baseline by more than the tolerance, and
+    every loss of the baseline whose cells failed or are missing (unless --allow-missing)."""
     with user_errors():
         if not tolerance >= 0:
             raise UserError(f"--tolerance {tolerance}: must be a number >= 0")
         gate, results = check_results(
-            results_dir, baseline, tolerance, "absolute" if absolute else "relative"
+            results_dir, baseline, tolerance, "absolute" if absolute else "relative", allow_missing
         )
         _print_warnings(gate.warnings)
     summary = f"checked {gate.compared} metric(s) of run {results.run_id} against {baseline}: {gate.rule()}"
@@ -139,4 +148,9 @@ def _print_verdict(gate: GateResult) -> None:
         return
     for regression in gate.regressions:
         console.print(styled_line("regressed: ", "bold red", regression.describe()), soft_wrap=True)
-    console.print(f"[red]{len(gate.regressions)} metric(s) regressed[/]", soft_wrap=True)
+    for missing in gate.missing:
+        console.print(styled_line("missing: ", "bold red", missing), soft_wrap=True)
+    counts = [f"{len(gate.regressions)} metric(s) regressed"] if gate.regressions else []
+    if gate.missing:
+        counts.append(f"{len(gate.missing)} loss(es) of the baseline with a failed or missing cell")
+    console.print(f"[red]{', '.join(counts)}[/]", soft_wrap=True)

@@ -73,7 +73,7 @@ def run_command(
     param: Annotated[
         list[str] | None, typer.Option(help="Loss hyper-parameter override LOSS.NAME=VALUE (repeatable).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="Mixed precision: no, fp16 or bf16.")] = "no",
     lora: Annotated[bool, typer.Option(help="Train LoRA adapters (peft) instead of all weights.")] = False,
     judge: Annotated[
@@ -154,6 +154,13 @@ def run_command(
     for part in run_summary(config.run_dir(), [report.cell for report in reports], cached):
         console.print(part)
     console.print(f"results: {config.run_dir()}  (full report: synpo-bench report {config.run_dir()})")
+    for report in (r for r in reports if r.status == "busy"):
+        cell = report.cell
+        message = (
+            f"{cell.task}/{cell.loss}/seed{cell.seed}: being trained by {report.result['claimed_by']}, "
+            "so this run left it; run the same command again once that run ends to include it"
+        )
+        errors.print(styled_line("skipped ", "yellow", message), highlight=False, soft_wrap=True)
     failed = [r for r in reports if r.status == "failed"]
     for report in failed:
         error = report.result.get("error") or {}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 from transformers import (
     AutoModelForCausalLM,
@@ -78,6 +79,12 @@ def load_pretrained_lm(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerB
     try:
         lm = AutoModelForCausalLM.from_pretrained(source, local_files_only=local_only)
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    except SafetensorError as error:  # a truncated or damaged weights file, e.g. an interrupted copy
+        files = ", ".join(_damaged_safetensors(local)) if looks_like_path else ""
+        raise ModelLoadError(
+            f"--model {name}: weights file {files or '*.safetensors'} is damaged or truncated "
+            f"(an interrupted copy?): {error}; copy the checkpoint again"
+        ) from None
     except (OSError, ValueError) as error:
         where = (
             "offline (HF_HUB_OFFLINE is set), so only local folders and the HF cache are used; "
@@ -89,6 +96,18 @@ def load_pretrained_lm(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerB
             f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         ) from None
     return lm, tokenizer
+
+
+def _damaged_safetensors(folder: Path) -> list[str]:
+    """The ``*.safetensors`` files of ``folder`` that cannot be opened, as paths to name in an error."""
+    damaged = []
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError):
+            damaged.append(str(path))
+    return damaged
 
 
 def _offline() -> bool:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from synpo_bench.api.io import content_hash
+from synpo_bench.api.io import Warn, content_hash, python_warning
 from synpo_bench.api.models import Batch
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.api.tasks import CaptionExample
@@ -34,6 +31,7 @@ from synpo_bench.models.build import build_model
 from synpo_bench.models.lm import TinyLMConfig
 from synpo_bench.models.video_lm import VideoLM
 from synpo_bench.models.vision import VisionConfig
+from synpo_bench.models.warmstart_store import load_entry, save_entry
 
 WARM_START_VERSION = "3"
 
@@ -87,12 +85,14 @@ def warm_start(
     lr: float = DEFAULT_LR,
     lora: bool = False,
     progress: Progress | None = None,
+    warn: Warn | None = None,
 ) -> tuple[VideoLM, WarmStartInfo]:
     """SFT the policy on ``examples`` (or load the cached result of the same SFT); see the module docstring.
 
     ``steps=None`` picks ``DEFAULT_EPOCHS`` passes over the examples, clamped to ``[MIN_STEPS, MAX_STEPS]``.
     ``lora=True`` trains LoRA adapters on the LM (the encoder and projector fully); the checkpoint keeps
-    them merged and the returned model carries fresh adapters for preference training.
+    them merged and the returned model carries fresh adapters for preference training. A cache entry that
+    does not load is reported through ``warn`` (one line; default: a ``RuntimeWarning``) and rebuilt.
     """
     start = time.perf_counter()
     if not examples:
@@ -124,11 +124,10 @@ def warm_start(
         frame_shape=frame_shape,
     )
     target = Path(cache_dir) / key
-    cached = (target / "warmstart.json").is_file()
-    if cached:
-        policy = VideoLM.load(target, lora=lora)
-        saved = json.loads((target / "warmstart.json").read_text())
-        final_loss, train_seconds = float(saved["final_loss"]), float(saved["train_seconds"])
+    loaded = load_entry(target, lora, warn or python_warning)
+    cached = loaded is not None
+    if loaded is not None:
+        policy, final_loss, train_seconds = loaded
     else:
         # Without frames the prompt is the input (a question), so the tokenizer must cover it too; with
         # frames the prompts are a handful of fixed instructions, spelled well enough by caption pieces.
@@ -153,7 +152,7 @@ def warm_start(
             "n_examples": len(examples),
             "version": WARM_START_VERSION,
         }
-        _save_atomic(policy, record, target)
+        save_entry(policy, record, target)
     policy.cache_key = key
     info = WarmStartInfo(
         key,
@@ -245,21 +244,6 @@ def warm_start_key(
         },
         16,
     )
-
-
-def _save_atomic(policy: VideoLM, record: dict[str, Any], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
-        policy.save(temp)
-        (temp / "warmstart.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-        try:
-            os.rename(temp, target)
-        except OSError:
-            if not (target / "warmstart.json").is_file():  # not a concurrent writer's finished copy
-                raise
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 # -------------------------------------------------------------------------------------------- training

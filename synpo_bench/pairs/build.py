@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from synpo_bench.api.io import Warn, python_warning
 from synpo_bench.api.judges import CandidateRater
 from synpo_bench.api.models import Policy
 from synpo_bench.api.tasks import TaskData
@@ -32,11 +33,13 @@ def build_preference_pairs(
     max_new_tokens: int | None = None,
     batch_size: int = 256,
     cache_dir: Path | None = None,
+    warn: Warn = python_warning,
 ) -> PairSet:
     """Sample, judge and select preference pairs for ``data.train`` (see the package docstring).
 
     ``dimensions`` restricts the prompts to some caption dimensions. ``cache_dir`` reuses a pair set built
-    before from the same model, data, judge and settings.
+    before from the same model, data, judge and settings; a damaged entry is reported through ``warn``
+    (one line) and built again.
     """
     settings = PairSettings(
         n_samples, n_contrastive, temperature, top_k, contrastive_alpha, threshold, max_new_tokens, batch_size
@@ -53,7 +56,7 @@ def build_preference_pairs(
         )
     key = pair_cache_key(model, data, examples, judge, settings, seed) if cache_dir is not None else None
     if key is not None and cache_dir is not None:
-        cached = load_cached(Path(cache_dir), key)
+        cached = load_cached(Path(cache_dir), key, warn)
         if cached is not None:
             return cached
     start = time.perf_counter()

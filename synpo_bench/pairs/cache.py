@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from synpo_bench.api.io import content_hash, read_json, write_json_atomic
+from synpo_bench.api.io import Warn, content_hash, one_line, python_warning, read_json, write_json_atomic
 from synpo_bench.api.judges import CandidateRater
 from synpo_bench.api.models import Policy
 from synpo_bench.api.tasks import CaptionExample, TaskData
@@ -62,15 +62,24 @@ def pair_cache_key(
     )
 
 
-def load_cached(cache_dir: Path, key: str) -> PairSet | None:
-    """The stored pair set of ``key``, or None when there is none or it is damaged (then rebuilt)."""
+def load_cached(cache_dir: Path, key: str, warn: Warn = python_warning) -> PairSet | None:
+    """The stored pair set of ``key``; None when there is none, or when it is damaged (a file truncated
+    or edited outside the tool): then ``warn`` reports it in one line and the caller rebuilds it."""
     pairs_path, summary_path = cache_dir / f"{key}.jsonl", cache_dir / f"{key}.json"
     if not (pairs_path.is_file() and summary_path.is_file()):
         return None
+    try:
+        return _read_entry(pairs_path, summary_path, key)
+    except (OSError, ValueError, KeyError, TypeError) as error:  # JSON, a missing field, a wrong type
+        warn(f"pair cache entry {key} in {cache_dir} does not load ({one_line(error)}); building it again")
+        return None
+
+
+def _read_entry(pairs_path: Path, summary_path: Path, key: str) -> PairSet:
     pairs, skipped = read_pairs_jsonl(pairs_path)
     stored = read_json(summary_path)
-    if skipped or len(pairs) != stored.get("kept"):
-        return None
+    if skipped or len(pairs) != stored["kept"]:
+        raise ValueError(f"{pairs_path} holds {len(pairs)} whole pair(s) of {stored['kept']}")
     return PairSet(
         pairs=pairs,
         n_prompts=int(stored["n_prompts"]),

@@ -5,6 +5,7 @@ prepare.py     TaskPreparer: data, warm start, pairs, held-out split, the start'
 cell.py        CellRunner: one cell's copy of the start, batches, reference, training, evaluation
 evaluate.py    Evaluator: captions, task metrics, preference metrics and lm-eval, same for every model
 record.py      the files a cell leaves: manifest.json, result.json, captions.jsonl
+claim.py       a cell's claim.json (pid, host): two runs on one results folder never train one cell
 observer.py    progress hooks (RunObserver) and CellReport
 environment.py the device, versions and git commit recorded in manifests
 """

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from synpo_bench.api.io import write_json_atomic
+from synpo_bench.api.io import DiskFullError, check_disk_full, write_json_atomic
 from synpo_bench.api.losses import Loss, get_loss
 from synpo_bench.api.models import Batch, Policy, pair_rows
 from synpo_bench.config import Cell, RunConfig
@@ -94,9 +94,11 @@ class CellRunner:
         result = result_skeleton(cell_manifest)
         try:
             self._train_and_evaluate(prepared, cell, loss, policy, folder, result)
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit, DiskFullError):
             raise  # the manifest without a result marks the cell as interrupted; a re-run redoes it
         except Exception as error:  # one broken cell must not lose the others' results
+            if isinstance(error, OSError):
+                check_disk_full(error, folder)  # the disk's fault, not the cell's: stop, as above
             result.update(status="failed", error={"step": None, "reason": f"{type(error).__name__}: {error}"})
         write_json_atomic(folder / "result.json", result)
         return CellReport(cell, result["status"], result)

@@ -13,13 +13,35 @@ import transformers
 from synpo_bench import __version__
 from synpo_bench.api.errors import UserError
 
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
+
 
 def resolve_device(name: str) -> torch.device:
+    """The device ``--device`` names, refused in one line unless this machine has it: a run must never
+    train on one device while its manifest records another."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device '{name}': choose one of {DEVICE_CHOICES}")
+    if device.type == "cuda":
+        _check_cuda(name, device)
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {name}: MPS (Apple GPU) is not available on this machine")
+    return device
+
+
+def _check_cuda(name: str, device: torch.device) -> None:
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
         raise UserError(f"--device {name}: no CUDA device is available on this machine")
-    return torch.device(name)
+    if device.index is not None and device.index >= count:
+        raise UserError(
+            f"--device {name}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+        )
 
 
 def environment_versions() -> dict[str, str]:

@@ -1,20 +1,26 @@
 """The grid: tasks x losses x seeds, one shared starting point per task, resumable, atomic results.
 
 for each task with a cell left to run: prepare it (data, warm start, pairs, the start's evaluation)
-    for each (loss, seed) not finished: copy the start -> train -> evaluate -> result.json
+    for each (loss, seed) not finished: claim it -> copy the start -> train -> evaluate -> result.json
+
+A cell another live process has claimed (a second run on the same results folder) is skipped and
+reported as busy; a claim left by a killed run is taken over (``run/claim.py``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from accelerate import Accelerator
 
 from synpo_bench.api.judges import make_judge
 from synpo_bench.config import Cell, RunConfig
 from synpo_bench.run.cell import CellRunner
+from synpo_bench.run.claim import Owner, claim, holder
 from synpo_bench.run.environment import resolve_device
 from synpo_bench.run.evaluate import Evaluator
 from synpo_bench.run.observer import CellReport, RunObserver
-from synpo_bench.run.prepare import TaskPreparer
+from synpo_bench.run.prepare import PreparedTask, TaskPreparer
 from synpo_bench.run.record import is_finished, load_result
 from synpo_bench.validation import validate_config
 
@@ -35,22 +41,52 @@ class GridRunner:
         preparer = TaskPreparer(self.config, self.run_dir, evaluator, self.observer)
         reports: list[CellReport] = []
         cells = self.config.cells()
+        plan: dict[str, list[tuple[Cell, dict[str, Any]]]] = {}
         for task in dict.fromkeys(cell.task for cell in cells):
-            pending: list[Cell] = []
+            pending = plan.setdefault(task, [])
             for cell in (cell for cell in cells if cell.task == task):
                 result = load_result(cell.folder(self.run_dir))
                 if is_finished(result, self.config.rerun):
                     reports.append(CellReport(cell, "skipped", result))
+                elif (owner := holder(cell.folder(self.run_dir))) is not None:
+                    reports.append(self._busy(cell, owner))
                 else:
-                    pending.append(cell)
+                    pending.append((cell, result))
+        # Every task with work left is loaded and checked before the first one trains.
+        loaded = {task: preparer.load(task) for task, pending in plan.items() if pending}
+        for task, pending in plan.items():
             if not pending:
                 continue
-            prepared = preparer.prepare(task)
-            for cell in pending:
-                report = self._cell_runner(evaluator).run(prepared, cell)
-                self.observer.cell_finished(report)
+            prepared = preparer.prepare(loaded.pop(task))
+            for cell, seen in pending:
+                report = self._run_claimed(prepared, cell, seen, evaluator)
+                if report.status in ("done", "failed"):
+                    self.observer.cell_finished(report)
                 reports.append(report)
-        return reports
+        position = {cell: index for index, cell in enumerate(cells)}
+        return sorted(reports, key=lambda report: position[report.cell])
+
+    def _run_claimed(
+        self, prepared: PreparedTask, cell: Cell, seen: dict[str, Any], evaluator: Evaluator
+    ) -> CellReport:
+        """Train the cell under this process's claim, unless another live process holds it, or wrote
+        its result while this one prepared the task (``seen``: the result found before)."""
+        folder = cell.folder(self.run_dir)
+        held = claim(folder)
+        if isinstance(held, Owner):
+            return self._busy(cell, held)
+        try:
+            result = load_result(folder)
+            if result != seen and result.get("status") in ("done", "failed"):
+                return CellReport(cell, "skipped", result)
+            return self._cell_runner(evaluator).run(prepared, cell)
+        finally:
+            held.release()
+
+    def _busy(self, cell: Cell, owner: Owner) -> CellReport:
+        message = f"{cell.task}/{cell.loss}/seed{cell.seed}: being trained by {owner.describe()}; skipped"
+        self.observer.stage(message)
+        return CellReport(cell, "busy", {"claimed_by": owner.describe()})
 
     def _cell_runner(self, evaluator: Evaluator) -> CellRunner:
         """Built at the first cell that trains: a run whose cells are all finished needs no accelerator."""

@@ -11,7 +11,7 @@ from synpo_bench.config import Cell
 @dataclass
 class CellReport:
     cell: Cell
-    status: str  # done | failed | skipped
+    status: str  # done | failed | skipped (finished earlier) | busy (another live run trains it)
     result: dict[str, Any] = field(default_factory=dict)
     """The cell's ``result.json`` content (docs/CONTRACTS.md)."""
 

@@ -25,7 +25,7 @@ from synpo_bench.pairs import build_preference_pairs
 from synpo_bench.run.evaluate import Evaluator
 from synpo_bench.run.observer import RunObserver
 from synpo_bench.run.record import CAPTIONS_FILE, write_captions
-from synpo_bench.tasks.data.pairs import read_pairs_jsonl, write_pairs_jsonl
+from synpo_bench.tasks.data.pairs import read_given_pairs, write_pairs_jsonl
 
 EMBEDDED_WORLD_TASKS = ("vatex", "vdc", "vdd")
 """The embedded world's video tasks share clips; the warm start learns all of their captions, as a
@@ -61,8 +61,19 @@ def split_heldout(pairs: list[PreferencePair]) -> tuple[list[PreferencePair], li
     return [p for p in pairs if p.clip_id not in held], [p for p in pairs if p.clip_id in held]
 
 
+@dataclass(frozen=True)
+class LoadedTask:
+    """A task's data as loaded and checked, before any training."""
+
+    name: str
+    adapter: TaskAdapter
+    data: TaskData
+    given: tuple[list[PreferencePair], dict[str, Any]] | None
+    """The --pairs file's pairs and their summary, when --pairs is given."""
+
+
 class TaskPreparer:
-    """Builds a ``PreparedTask`` for each task of a run."""
+    """Loads and checks each task of a run (``load``), then builds its ``PreparedTask`` (``prepare``)."""
 
     def __init__(self, config: RunConfig, run_dir: Path, evaluator: Evaluator, observer: RunObserver) -> None:
         self.config = config
@@ -70,11 +81,20 @@ class TaskPreparer:
         self.evaluator = evaluator
         self.observer = observer
 
-    def prepare(self, task: str) -> PreparedTask:
-        config = self.config
+    def load(self, task: str) -> LoadedTask:
+        """The task's data, and every check the settings and the data already decide (a source of pairs,
+        --pairs naming the task's clips, a judge that can score the eval data): run for every task before
+        the first warm start, so no mistake surfaces after minutes of training."""
         adapter = get_task(task)()
         self.observer.stage(f"{task}: loading data")
-        data = adapter.load(config.data_dir, seed=config.data_seed, size=config.size)
+        data = adapter.load(self.config.data_dir, seed=self.config.data_seed, size=self.config.size)
+        given = self._given_pairs(task, data)
+        self._check_loaded(adapter, data, pairs_given=given is not None)
+        return LoadedTask(task, adapter, data, given)
+
+    def prepare(self, loaded: LoadedTask) -> PreparedTask:
+        config = self.config
+        task, adapter, data, given = loaded.name, loaded.adapter, loaded.data, loaded.given
         examples = self._warm_start_examples(adapter, data)
         self.observer.stage(f"{task}: warm start (SFT; cached after the first run)")
         base_model, warm_info = warm_start(
@@ -87,9 +107,10 @@ class TaskPreparer:
             batch_size=config.warm_start_batch_size or DEFAULT_BATCH_SIZE,
             lora=config.lora,
             progress=lambda step, total, loss: self.observer.stage_progress("warm start (SFT)", step, total),
+            warn=self._warn,
         )
         task_dir = self.run_dir / task
-        pairs, pair_summary = self._pairs(task, base_model, data)
+        pairs, pair_summary = given or self._pairs(task, base_model, data)
         write_pairs_jsonl(task_dir / "pairs.jsonl", pairs)
         pairs, heldout = split_heldout(pairs)
         info = {
@@ -119,15 +140,10 @@ class TaskPreparer:
     def _pairs(
         self, task: str, base_model: Policy, data: TaskData
     ) -> tuple[list[PreferencePair], dict[str, Any]]:
-        """The training pairs and their summary for ``task.json``: from --pairs, as the data set gives
-        them, or sampled from the warm-started model and rated by the judge (SynPO's recipe)."""
+        """The training pairs and their summary for ``task.json`` when --pairs gives none: as the data set
+        gives them, or sampled from the warm-started model and rated by the judge (SynPO's recipe)."""
         config = self.config
-        if config.pairs_file is not None:
-            pairs, skipped = read_pairs_jsonl(config.pairs_file)
-            for message in skipped[:5]:
-                self.observer.stage(f"skipped: {message}")
-            summary = {"source": str(config.pairs_file), "kept": len(pairs), "skipped_lines": len(skipped)}
-        elif data.train_pairs:
+        if data.train_pairs:
             pairs = list(data.train_pairs)
             summary = {"source": data.source, "kept": len(pairs), "skipped_lines": len(data.skipped)}
         else:
@@ -143,11 +159,29 @@ class TaskPreparer:
                 progress=lambda stage, done, total: self.observer.stage_progress(
                     f"pairs: {stage}", done, total
                 ),
+                warn=self._warn,
             )
             pairs, summary = pair_set.pairs, pair_set.summary()
         if not pairs:
             raise UserError(f"task '{task}': no preference pair passed the threshold; nothing to train on")
         return pairs, summary
+
+    def _given_pairs(self, task: str, data: TaskData) -> tuple[list[PreferencePair], dict[str, Any]] | None:
+        """The --pairs file's pairs and summary (None without --pairs); every pair must name a clip of the
+        task, or training and evaluation would fail on it later, after the warm start."""
+        path = self.config.pairs_file
+        if path is None:
+            return None
+        pairs, skipped = read_given_pairs(path)  # at least one pair, or a one-line error naming the file
+        for message in skipped[:5]:
+            self.observer.stage(f"skipped: {message}")
+        unknown = sorted({p.clip_id for p in pairs if p.clip_id not in data.frames}) if data.frames else []
+        if unknown:
+            raise UserError(
+                f"--pairs {path}: {len(unknown)} clip_id(s) are not clips of task '{task}' (e.g. "
+                f"{', '.join(repr(clip) for clip in unknown[:3])}); give pairs made for this task's data"
+            )
+        return pairs, {"source": str(path), "kept": len(pairs), "skipped_lines": len(skipped)}
 
     def _warm_start_examples(self, adapter: TaskAdapter, data: TaskData) -> list[CaptionExample]:
         if not data.synthetic or adapter.name not in EMBEDDED_WORLD_TASKS:
@@ -163,14 +197,23 @@ class TaskPreparer:
             examples += source.train
         return examples
 
-    def _pair_judge(self, data: TaskData) -> CandidateRater:
-        """Pairs are rated against ground-truth facts: the run's judge when it can rate candidates
-        (H, F, C), otherwise the exact-fact judge."""
-        if not data.facts:
+    def _warn(self, message: str) -> None:
+        """A cache's report of an entry it could not use (and rebuilds): one line among the stages."""
+        self.observer.stage(f"warning: {message}")
+
+    def _check_loaded(self, adapter: TaskAdapter, data: TaskData, *, pairs_given: bool) -> None:
+        """What the settings and the loaded data already decide, refused before the warm start's minutes:
+        a source of pairs, and a judge that can score the task's eval data."""
+        if not pairs_given and not data.train_pairs and not data.facts:
             raise UserError(
                 f"task '{data.task}': real data has no ground-truth facts to rate sampled captions; "
                 "give preference pairs with --pairs FILE"
             )
+        adapter.check_evaluable(data, self.evaluator.judge)
+
+    def _pair_judge(self, data: TaskData) -> CandidateRater:
+        """Pairs are rated against ground-truth facts (``_check_loaded`` saw them): the run's judge when it
+        can rate candidates (H, F, C), otherwise the exact-fact judge."""
         judge: Judge = self.evaluator.judge
         if isinstance(judge, CandidateRater):
             return judge

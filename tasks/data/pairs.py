@@ -220,3 +220,17 @@ def read_pairs_jsonl(path: Path, *, id_field: IdField = "clip_id") -> tuple[list
         seen.add(pair.clip_id)
         pairs.append(pair)
     return pairs, skipped
+
+
+def read_given_pairs(path: Path) -> tuple[list[PreferencePair], list[str]]:
+    """``read_pairs_jsonl`` for a file given to train on (``--pairs``): one that holds not a single usable
+    pair is refused (``PairsFileError``), naming the file, the count of bad lines and the first problem."""
+    pairs, skipped = read_pairs_jsonl(path)
+    if pairs:
+        return pairs, skipped
+    if not skipped:
+        raise PairsFileError(f"preference file {path} holds no pair (it is empty); nothing to train on")
+    raise PairsFileError(
+        f"preference file {path} holds no usable pair: {len(skipped)} malformed line(s), the first at "
+        f"{skipped[0]}"
+    )

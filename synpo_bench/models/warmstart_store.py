@@ -1,0 +1,56 @@
+"""A warm-start cache entry on disk: a folder named by its key, saved atomically (complete or absent), loaded
+back, or reported and set aside when it does not load (a file truncated or edited outside the tool)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+from synpo_bench.api.io import Warn, create_temp_dir, follow_umask, one_line
+from synpo_bench.models.video_lm import VideoLM
+
+
+def load_entry(target: Path, lora: bool, warn: Warn) -> tuple[VideoLM, float, float] | None:
+    """The entry's model, final loss and training seconds; None when there is none, or when it does not
+    load (reported, and set aside so that the rebuilt entry can take its place)."""
+    if not (target / "warmstart.json").is_file():
+        return None
+    try:
+        saved = json.loads((target / "warmstart.json").read_text())
+        policy = VideoLM.load(target, lora=lora)
+        return policy, float(saved["final_loss"]), float(saved["train_seconds"])
+    except Exception as error:  # any damage (safetensors, torch, JSON, tokenizer) costs a rebuild only
+        warn(f"warm-start cache entry {target} does not load ({one_line(error)}); training it again")
+        discard(target)
+        return None
+
+
+def discard(target: Path) -> None:
+    """Move a damaged entry out of the way (one rename, so no reader sees it half-deleted), then delete it."""
+    trash = target.parent / f".{target.name}.{secrets.token_hex(6)}.damaged"
+    try:
+        os.rename(target, trash)
+    except OSError:  # a concurrent run moved it first
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def save_entry(policy: VideoLM, record: dict[str, Any], target: Path) -> None:
+    """Fill a temporary folder beside ``target`` and rename it into place: complete or absent."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = create_temp_dir(target)  # not mkdtemp: its 0700 would make the cache entry private
+    try:
+        policy.save(temp)
+        (temp / "warmstart.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        follow_umask(temp)
+        try:
+            os.rename(temp, target)
+        except OSError:
+            if not (target / "warmstart.json").is_file():  # not a concurrent writer's finished copy
+                raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
