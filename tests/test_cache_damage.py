@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from synpo_bench.api.tasks import PreferencePair, TaskData, get_task
 from synpo_bench.cli import app
 from synpo_bench.models import warm_start
+from synpo_bench.models.video_lm import VideoLM
 from synpo_bench.pairs.cache import load_cached, store_cached
 from synpo_bench.pairs.selection import PairSet
 
@@ -52,6 +54,24 @@ def test_a_damaged_warm_start_entry_is_reported_and_trained_again(
     assert sorted(p.name for p in tmp_path.iterdir()) == [info.key]
     _, third = warm_start(tiny_world.train[:8], tiny_world.frames, **settings, warn=messages.append)
     assert third.cached and len(messages) == 1
+
+
+def test_a_warm_start_that_cannot_be_stored_is_reported_and_the_run_goes_on(
+    tiny_world: TaskData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk under the cache costs the cache entry, never the trained model."""
+
+    def full_disk(self: VideoLM, path: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(VideoLM, "save", full_disk)
+    messages: list[str] = []
+    settings = {"cache_dir": tmp_path, "steps": 1, "batch_size": 4, "seed": 0}
+    policy, info = warm_start(tiny_world.train[:4], tiny_world.frames, **settings, warn=messages.append)
+    assert len(messages) == 1 and "could not store the warm start in the cache" in messages[0]
+    assert "No space left on device" in messages[0] and messages[0].endswith("this run goes on")
+    assert policy is not None and not info.cached
+    assert list(tmp_path.iterdir()) == []  # no half-written entry left behind
 
 
 def test_without_a_report_hook_it_is_a_python_warning(tiny_world: TaskData, tmp_path: Path) -> None:

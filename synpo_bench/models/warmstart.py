@@ -152,7 +152,7 @@ def warm_start(
             "n_examples": len(examples),
             "version": WARM_START_VERSION,
         }
-        save_entry(policy, record, target)
+        save_entry(policy, record, target, warn or python_warning)
     policy.cache_key = key
     info = WarmStartInfo(
         key,

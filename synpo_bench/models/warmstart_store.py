@@ -39,8 +39,19 @@ def discard(target: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def save_entry(policy: VideoLM, record: dict[str, Any], target: Path) -> None:
-    """Fill a temporary folder beside ``target`` and rename it into place: complete or absent."""
+def save_entry(policy: VideoLM, record: dict[str, Any], target: Path, warn: Warn) -> None:
+    """Fill a temporary folder beside ``target`` and rename it into place: complete or absent.
+
+    A failure to store (a full disk, a read-only cache) is reported, never fatal: the trained model is
+    in memory and the run goes on; the next run trains the entry again.
+    """
+    try:
+        _save(policy, record, target)
+    except Exception as error:
+        warn(f"could not store the warm start in the cache at {target} ({one_line(error)}); this run goes on")
+
+
+def _save(policy: VideoLM, record: dict[str, Any], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = create_temp_dir(target)  # not mkdtemp: its 0700 would make the cache entry private
     try:
