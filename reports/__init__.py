@@ -3,6 +3,8 @@
 reading.load_results(path)       -> results.Results: one row per cell, per-step curves, warnings
 statistics.t_interval(values)    -> mean ± 95% Student t-interval over seeds
 summaries.quality_summary(...)   -> per (task, loss, metric) over seeds; cost_summary, status_summary
+items.read_item_scores(path)     -> one model's per-example scores (item_scores.jsonl)
+paired.paired_comparisons(...)   -> each loss vs the baseline loss and the start, paired bootstrap, verdicts
 report.build_report(results)     -> Report: what every output format draws
 grids.quality_grid / cost_grid   -> formatted cells (numbers via numbers.py, the one number formatter)
 render.render(report, format)    -> table, markdown, csv, json (also a baseline); html_page: HTML + plots

@@ -2,10 +2,11 @@
 draws the same ``Grid`` of cells, so a number reads the same in all of them.
 
 Quality: one table per task, rows = losses, columns = metrics, each cell the mean over done seeds ± the
-half-width of a 95% Student t-interval ("n=1" when a single seed ran), the best mean per column in bold
-(higher is better for every quality metric). Cost: mean over done seeds of time/step, total time,
-tokens/s, peak memory and forward passes, each also as a ratio to dpo. Summary: the end-of-run table,
-a task's headline metrics beside its win rate and the main costs.
+half-width of a 95% Student t-interval ("n=1" when a single seed ran), a mean in bold only when it is
+significantly better than every other loss's (reports.paired). Paired: per task, each loss's difference
+to the baseline loss and to the start, metric by metric, with the verdict. Cost: mean over done seeds of
+time/step, total time, tokens/s, peak memory and forward passes, each also as a ratio to dpo. Summary:
+the end-of-run table, a task's headline metrics beside its win rate and the main costs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from synpo_bench.reports.numbers import format_cost, format_mean, format_number, format_ratio
+from synpo_bench.reports.numbers import (
+    format_cost,
+    format_difference,
+    format_mean,
+    format_number,
+    format_ratio,
+)
+from synpo_bench.reports.paired import START
 from synpo_bench.reports.report import Report, TaskInfo
 from synpo_bench.reports.results import CELL_STATUSES, COST_FIELDS, REFERENCE_LOSS
 
@@ -53,9 +61,70 @@ class Grid:
     notes: list[str]
 
 
+BOLD_RULE = (
+    "bold: significantly better than every other loss (paired bootstrap on the same items where the metric "
+    "has per-item values, else non-overlapping t-intervals), never merely the highest mean"
+)
+
+
 def grids(report: Report) -> list[Grid]:
-    """Per task: its quality table, then its cost table."""
-    return [grid for info in report.tasks for grid in (quality_grid(report, info), cost_grid(report, info))]
+    """Per task: its quality table, its paired comparisons, then its cost table."""
+    return [
+        grid
+        for info in report.tasks
+        for grid in (quality_grid(report, info), *paired_grids(report, info), cost_grid(report, info))
+    ]
+
+
+def paired_grids(report: Report, info: TaskInfo) -> list[Grid]:
+    """Rows = the task's paired metrics; columns = losses; cells = difference ± half-width and verdict:
+    one grid against the baseline loss, one against the start (where there is anything to show)."""
+    paired = report.paired
+    metrics = paired.metrics.get(info.name, [])
+    notes = list(paired.notes.get(info.name, []))
+    found = []
+    for against in (paired.baseline_loss, START):
+        losses = [loss for loss in info.losses if loss != against]
+        rows = [
+            [Cell(metric), *(_difference_cell(report, info.name, loss, against, metric) for loss in losses)]
+            for metric in metrics
+        ]
+        rows = [row for row in rows if any(cell.text != "-" for cell in row[1:])]  # e.g. win_rate vs start
+        if rows:
+            label = "start" if against == START else against
+            found.append(
+                Grid(
+                    f"{info.name}: vs {label} (paired)",
+                    ["metric", *(f"{loss} − {label}" for loss in losses)],
+                    rows,
+                    [],
+                )
+            )
+    if not found:
+        return [Grid(f"{info.name}: paired comparisons", ["note"], [], notes)] if notes else []
+    found[-1] = Grid(found[-1].title, found[-1].columns, found[-1].rows, [*_paired_legend(report), *notes])
+    return found
+
+
+def _paired_legend(report: Report) -> list[str]:
+    return [
+        f"{report.paired.method}",
+        "cell: difference ± half the interval's width, then the verdict: better / worse (the interval "
+        "excludes 0) or n.s. = no detectable difference (it contains 0); BLEU and METEOR are corpus-level, "
+        "not paired",
+    ]
+
+
+def _difference_cell(report: Report, task: str, loss: str, against: str, metric: str) -> Cell:
+    entry = report.paired.entry(task, loss, against, metric)
+    if entry is None:
+        return Cell("-")
+    low = None if pd.isna(entry["low"]) else float(entry["low"])
+    high = None if pd.isna(entry["high"]) else float(entry["high"])
+    text = format_difference(
+        float(entry["difference"]), low, high, str(entry["verdict"]), bool(entry["paired"])
+    )
+    return Cell(text)
 
 
 def quality_grid(report: Report, info: TaskInfo) -> Grid:
@@ -76,7 +145,7 @@ def quality_grid(report: Report, info: TaskInfo) -> Grid:
     if info.caption_metrics:
         notes.append(f"caption metrics: {info.caption_metrics}")
     notes.append("reference model: " + ", ".join(f"{loss} {mode}" for loss, mode in info.ref_modes.items()))
-    notes.append(f"{report.interval_method}; best mean per column in bold (higher is better)")
+    notes.append(f"{report.interval_method}; higher is better; {BOLD_RULE}")
     if info.start:
         notes.append(f"{START_ROW}: the warm-started model every loss starts from, evaluated the same way")
     title = f"{info.name}: quality" + (" [synthetic data]" if info.synthetic else "")
@@ -127,7 +196,7 @@ def summary_grid(report: Report, info: TaskInfo, headline: Sequence[str], cached
     title = f"{info.name}: summary (higher quality is better)"
     title += " [synthetic data]" if info.synthetic else ""
     columns = ["loss", *metrics, *(COST_LABELS[name] for name in SUMMARY_COSTS), "cells"]
-    notes = ["mean over done seeds ± 95% t-interval; best per column in bold"]
+    notes = ["mean over done seeds ± 95% t-interval; bold: significantly better than every other loss"]
     if info.start:
         notes.append(f"{START_ROW}: the warm-started model every loss starts from")
     return Grid(title, columns, rows, notes)

@@ -1,10 +1,11 @@
-"""The report as one self-contained HTML page: the tables, then per task its plots (reports.plots)."""
+"""The report as one self-contained HTML page: the tables (quality, paired comparisons, cost), then per
+task its plots (reports.plots)."""
 
 from __future__ import annotations
 
 import html
 
-from synpo_bench.reports.grids import Grid, cost_grid, quality_grid
+from synpo_bench.reports.grids import Grid, cost_grid, paired_grids, quality_grid
 from synpo_bench.reports.report import Report
 
 _HTML_STYLE = """
@@ -32,7 +33,8 @@ def render_html(report: Report) -> str:
     ]
     for info in report.tasks:
         body.append(f"<h2>{escape(info.name)}</h2>")
-        body += [_html_grid(grid) for grid in (quality_grid(report, info), cost_grid(report, info))]
+        tables = (quality_grid(report, info), *paired_grids(report, info), cost_grid(report, info))
+        body += [_html_grid(grid) for grid in tables]
         figures = (
             ("training curves", training_curves_png(report.steps, info.name, info.losses)),
             (

@@ -45,3 +45,26 @@ def format_cost(name: str, value: float) -> str:
 def format_ratio(ratio: float) -> str:
     """A cost relative to the reference loss: ``(0.79x)``."""
     return f"({ratio:.2f}x)"
+
+
+VERDICT_SHORT = {
+    "better": "better",
+    "worse": "worse",
+    "no detectable difference": "n.s.",
+    "too few items": "",
+}
+"""How a table cell says a comparison's verdict; "n.s." = no detectable difference (a note says so)."""
+
+
+def format_difference(
+    difference: float, low: float | None, high: float | None, verdict: str, paired: bool
+) -> str:
+    """A difference of two models: ``+1.23 ± 0.40 better`` (± half the interval's width), ``-0.10 ± 0.52
+    n.s.``; ``unpaired`` when the items could not be paired."""
+    if low is None or high is None:
+        text = f"{difference:+.{decimals_for(difference)}f} (no interval)"
+    else:
+        half = (high - low) / 2
+        decimals = decimals_for(max(abs(difference), half))
+        text = f"{difference:+.{decimals}f} ± {half:.{decimals}f} {VERDICT_SHORT.get(verdict, verdict)}"
+    return text if paired else f"{text} unpaired"

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
 from synpo_bench.reports.comparability import config_mismatches
+from synpo_bench.reports.items import ITEM_SCORES_FILE, read_item_scores
 from synpo_bench.reports.results import (
     COST_FIELDS,
     COST_PREFIX,
@@ -26,6 +28,7 @@ from synpo_bench.reports.results import (
     ResultsError,
 )
 
+Key = TypeVar("Key")
 Row = dict[str, object]
 """One cell's row of ``Results.cells`` before it becomes a frame."""
 
@@ -96,14 +99,35 @@ def load_results(path: Path) -> Results:
         if steps
         else pd.DataFrame(columns=[*IDENTITY_KEYS, "status", "step", "metric", "value"])
     )
-    start = {task: read_start_quality(run_dir / task, warnings) for task in sorted(cells["task"].unique())}
+    tasks = sorted(cells["task"].unique())
+    start = {task: read_start_quality(run_dir / task, warnings) for task in tasks}
     return Results(
         run_dir=run_dir,
         cells=cells,
         steps=curves,
         warnings=warnings,
         start={task: quality for task, quality in start.items() if quality},
+        items=_cell_items(cells, warnings),
+        start_items=_present(
+            {task: read_item_scores(run_dir / task / ITEM_SCORES_FILE, warnings) for task in tasks}
+        ),
     )
+
+
+def _cell_items(cells: pd.DataFrame, warnings: list[str]) -> dict[tuple[str, str, int], pd.DataFrame]:
+    """The per-example scores of every done cell that wrote them."""
+    done = cells[cells["status"] == "done"]
+    found = {
+        (str(row.task), str(row.loss), int(row.seed)): read_item_scores(
+            Path(str(row.folder)) / ITEM_SCORES_FILE, warnings
+        )
+        for row in done.itertuples()
+    }
+    return _present(found)
+
+
+def _present(frames: dict[Key, pd.DataFrame | None]) -> dict[Key, pd.DataFrame]:
+    return {key: frame for key, frame in frames.items() if frame is not None}
 
 
 def read_start_quality(task_dir: Path, warnings: list[str]) -> dict[str, float]:

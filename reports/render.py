@@ -12,10 +12,14 @@ JSON (``render_json``) doubles as the baseline file read by ``reports.baseline``
       "status":  {task: {loss: {"done": n, "failed": n, "running": n, "corrupt": n}}},
       "task_info": {task: {"data", "synthetic", "judge", "caption_metrics", "ref_mode": {loss: mode},
                            "memory_kind", "losses", "metrics"}},
+      "paired":  {"baseline_loss", "method", "tasks": {task: {"metrics": [...], "notes": [...],
+                  "comparisons": [{"loss", "against" (a loss or "start"), "metric", "difference", "low",
+                                   "high", "verdict", "paired", "n_items", "n_seeds"}]}}},
       "problems": ["<cell> failed: <reason>", ...], "warnings": ["<file>: <problem>", ...]
     }
 
 Means are over done seeds only; numbers that do not exist (no done seed, n=1 intervals) are null.
+``best`` is true only for a mean significantly better than every other loss's (reports.paired).
 """
 
 from __future__ import annotations
@@ -139,11 +143,20 @@ CSV_COLUMNS = (
     "best",
     "status",
     "synthetic",
+    "against",
+    "difference",
+    "low",
+    "high",
+    "verdict",
+    "paired",
+    "n_items",
 )
+PAIRED_FIELDS = ("against", "difference", "low", "high", "verdict", "paired", "n_items")
 
 
 def render_csv(report: Report) -> str:
-    """Long form, one row per (task, loss, metric) of quality and per (task, loss, field) of cost."""
+    """Long form, one row per (task, loss, metric) of quality, per (task, loss, field) of cost and per
+    paired comparison (section "paired": against a loss or "start"; n = seeds)."""
     info = {t.name: t for t in report.tasks}
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -159,6 +172,15 @@ def render_csv(report: Report) -> str:
                     "synthetic": info[row["task"]].synthetic,
                 }
             )
+    for row in report.paired.frame.to_dict("records"):
+        writer.writerow(
+            {
+                **{c: _plain(row[c]) for c in ("task", "loss", "metric", *PAIRED_FIELDS)},
+                "section": "paired",
+                "n": _plain(row["n_seeds"]),
+                "synthetic": info[row["task"]].synthetic,
+            }
+        )
     return buffer.getvalue()
 
 
@@ -205,9 +227,27 @@ def report_payload(report: Report) -> dict[str, JsonValue]:
         "cost": cost,
         "status": status,
         "task_info": task_info,
+        "paired": _paired_payload(report),
         "problems": list(report.problems),
         "warnings": list(report.warnings),
     }
+
+
+def _paired_payload(report: Report) -> dict[str, JsonValue]:
+    paired = report.paired
+    fields = ("loss", "metric", *PAIRED_FIELDS, "n_seeds")
+    tasks: dict[str, JsonValue] = {
+        task: {
+            "metrics": list(paired.metrics.get(task, [])),
+            "notes": list(paired.notes.get(task, [])),
+            "comparisons": [
+                {key: _plain(row[key]) for key in fields}
+                for row in paired.frame[paired.frame["task"] == task].to_dict("records")
+            ],
+        }
+        for task in (info.name for info in report.tasks)
+    }
+    return {"baseline_loss": paired.baseline_loss, "method": paired.method, "tasks": tasks}
 
 
 def render_json(report: Report) -> str:

@@ -1,8 +1,9 @@
 """The ``Report``: one run summarised once, for every output format and the end-of-run summary.
 
-``build_report(results)`` gathers the summaries over seeds (reports.summaries) and, per task, what the
-numbers need said beside them (``TaskInfo``: synthetic or real data, the judge, the reference models,
-the starting model's quality).
+``build_report(results)`` gathers the summaries over seeds (reports.summaries), the paired comparisons
+with the baseline loss and the start (reports.paired, which also decides which means are bold) and, per
+task, what the numbers need said beside them (``TaskInfo``: synthetic or real data, the judge, the
+reference models, the starting model's quality).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from synpo_bench.reports.results import Results
+from synpo_bench.reports.paired import Paired, paired_comparisons, significant_best
+from synpo_bench.reports.results import REFERENCE_LOSS, Results
 from synpo_bench.reports.statistics import INTERVAL_METHOD
 from synpo_bench.reports.summaries import cost_summary, problem_cells, quality_summary, status_summary
 
@@ -49,6 +51,7 @@ class Report:
     steps: pd.DataFrame
     problems: list[str]
     warnings: list[str]
+    paired: Paired
     generated_at: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
@@ -58,17 +61,22 @@ class Report:
         return next((info for info in self.tasks if info.name == name), None)
 
 
-def build_report(results: Results) -> Report:
+def build_report(results: Results, baseline_loss: str = REFERENCE_LOSS) -> Report:
+    """``baseline_loss``: the loss every other is compared with, item by item (default dpo)."""
+    quality = quality_summary(results)
+    paired = paired_comparisons(results, baseline_loss)
+    quality["best"] = significant_best(quality, paired)
     return Report(
         run_id=results.run_id,
         run_dir=results.run_dir,
         tasks=[_task_info(results, task) for task in results.tasks()],
-        quality=quality_summary(results),
+        quality=quality,
         cost=cost_summary(results),
         status=status_summary(results),
         steps=results.steps,
         problems=problem_cells(results),
-        warnings=list(results.warnings),
+        warnings=[*results.warnings, *paired.warnings],
+        paired=paired,
     )
 
 

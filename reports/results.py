@@ -53,6 +53,10 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     start: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per task, the starting model's quality (from ``<task>/task.json``), before any preference training."""
+    items: dict[tuple[str, str, int], pd.DataFrame] = field(default_factory=dict)
+    """Per done (task, loss, seed) cell, its per-example scores (``reports.items``), when it wrote them."""
+    start_items: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Per task, the starting model's per-example scores (``<task>/item_scores.jsonl``)."""
 
     @property
     def run_id(self) -> str:
@@ -88,6 +92,8 @@ class Results:
             cells=self.cells[keep(self.cells)].reset_index(drop=True),
             steps=self.steps[keep(self.steps)].reset_index(drop=True),
             start={task: quality for task, quality in self.start.items() if task in tasks},
+            items={cell: frame for cell, frame in self.items.items() if cell in wanted},
+            start_items={task: frame for task, frame in self.start_items.items() if task in tasks},
         )
 
 

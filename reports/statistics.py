@@ -1,4 +1,5 @@
-"""Statistics over seeds: the mean with a 95% Student t-interval.
+"""Statistics over seeds: the mean with a 95% Student t-interval; and the bootstrap interval of the
+difference between two models over evaluation items (``bootstrap_difference``), paired or not.
 
 Seeds are few (often 2-5), so the interval uses Student's t quantile, not the normal 1.96, which would be
 far too narrow. A single seed has a mean and no interval. The quantile is scipy's ``stdtrit``, the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.special import stdtrit
@@ -58,3 +60,110 @@ def student_t_quantile(probability: float, df: int) -> float:
     if not 0.5 <= probability < 1 or df < 1:
         raise ValueError("student_t_quantile needs 0.5 <= probability < 1 and df >= 1")
     return float(stdtrit(df, probability))
+
+
+N_RESAMPLES = 4000
+BOOTSTRAP_SEED = 12345
+"""A fixed seed: the same results folder always gives the same intervals."""
+BOOTSTRAP_METHOD = (
+    "difference of means over evaluation items (averaged over seeds) with a 95% percentile bootstrap "
+    f"interval, {N_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}: paired (the same items resampled for both "
+    "models); one seed: scipy.stats.bootstrap, several: items resampled within seeds resampled (numpy)"
+)
+
+Verdict = Literal["better", "worse", "no detectable difference", "too few items"]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``a - b`` averaged over seeds, with its 95% bootstrap interval (None with fewer than 2 items)."""
+
+    difference: float
+    low: float | None
+    high: float | None
+    paired: bool
+    n_items: int
+    n_seeds: int
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.low is None or self.high is None:
+            return "too few items"
+        if self.low > 0:
+            return "better"
+        if self.high < 0:
+            return "worse"
+        return "no detectable difference"
+
+    def mirrored(self) -> Difference:
+        """``b - a``: the same interval, negated."""
+        flip = 0.0 - self.difference  # 0.0 - x: never a printed "-0.00"
+        if self.low is None or self.high is None:
+            return Difference(flip, None, None, self.paired, self.n_items, self.n_seeds)
+        return Difference(flip, 0.0 - self.high, 0.0 - self.low, self.paired, self.n_items, self.n_seeds)
+
+
+def bootstrap_difference(
+    a: Sequence[np.ndarray], b: Sequence[np.ndarray], *, paired: bool, seed: int = BOOTSTRAP_SEED
+) -> Difference:
+    """Mean over seeds of mean(a[s]) - mean(b[s]), a[s] and b[s] the item values of seed s.
+
+    Paired: a[s] and b[s] are aligned (item i of both is the same evaluation item), and one resample of
+    items serves both. Unpaired: each side's items are resampled on their own. One seed: scipy's
+    ``bootstrap`` (``paired=``, percentile method); several: a two-level resampling scipy does not offer
+    (seeds with replacement, then each drawn seed's items with replacement), with a numpy Generator.
+    """
+    point = float(np.mean([np.mean(x) - np.mean(y) for x, y in zip(a, b, strict=True)]))
+    n_items = min(min(len(x) for x in a), min(len(y) for y in b))
+    result = (point, None, None)
+    if len(a) == 1 and n_items >= 2:
+        result = (point, *_scipy_interval(a[0], b[0], paired, seed))
+    elif len(a) > 1 and n_items >= 1:
+        result = (point, *_two_level_interval(a, b, paired, seed))
+    return Difference(result[0], result[1], result[2], paired, n_items, len(a))
+
+
+def _scipy_interval(a: np.ndarray, b: np.ndarray, paired: bool, seed: int) -> tuple[float, float]:
+    # scipy.stats takes about a second to import: only a report with per-item scores pays for it.
+    from scipy.stats import bootstrap
+
+    def difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+    found = bootstrap(
+        (a, b),
+        difference,
+        paired=paired,
+        vectorized=True,
+        n_resamples=N_RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
+    return float(found.confidence_interval.low), float(found.confidence_interval.high)
+
+
+def _two_level_interval(
+    a: Sequence[np.ndarray], b: Sequence[np.ndarray], paired: bool, seed: int
+) -> tuple[float, float]:
+    """Percentile interval of: seeds drawn with replacement, each drawn seed's items redrawn."""
+    rng = np.random.default_rng(seed)
+    n_seeds = len(a)
+    drawn = rng.integers(n_seeds, size=(N_RESAMPLES, n_seeds))
+    # Per seed, a fresh item resample for every (replicate, position) that may draw it.
+    means = np.empty((n_seeds, N_RESAMPLES, n_seeds))
+    for s in range(n_seeds):
+        if paired:
+            means[s] = _resampled_means(a[s] - b[s], rng, n_seeds)
+        else:
+            means[s] = _resampled_means(a[s], rng, n_seeds) - _resampled_means(b[s], rng, n_seeds)
+    replicate, position = np.indices(drawn.shape)
+    statistic = means[drawn, replicate, position].mean(axis=1)
+    low, high = np.percentile(statistic, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)])
+    return float(low), float(high)
+
+
+def _resampled_means(values: np.ndarray, rng: np.random.Generator, n_seeds: int) -> np.ndarray:
+    """Shape (N_RESAMPLES, n_seeds): means of ``values`` resampled with replacement, each one fresh."""
+    picks = rng.integers(len(values), size=(N_RESAMPLES, n_seeds, len(values)), dtype=np.int32)
+    return np.asarray(values, dtype=float)[picks].mean(axis=-1)

@@ -26,7 +26,8 @@ Means = dict[str, dict[str, dict[str, float]]]
 
 
 def quality_summary(results: Results) -> pd.DataFrame:
-    """One row per (task, loss, metric): n, mean, std, ci_half, ci_low, ci_high, best (highest mean)."""
+    """One row per (task, loss, metric): n, mean, std, ci_half, ci_low, ci_high, best (highest mean here;
+    ``build_report`` replaces it by significance, reports.paired)."""
     rows = []
     done = results.done()
     for task in results.tasks():

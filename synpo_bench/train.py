@@ -9,6 +9,7 @@ clipping and an optimizer step. Each phase is timed by the same ``CostMeter`` fo
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
@@ -21,13 +22,16 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from torch import Tensor, nn
-from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+from torch.optim.lr_scheduler import LambdaLR
 
 from synpo_bench.api.losses import Loss
 from synpo_bench.api.models import Batch
 from synpo_bench.api.stats import NonFiniteError, sequence_stats, split_pairs
 from synpo_bench.budgets import Budget
 from synpo_bench.costs import CostMeter, PeakMemory
+
+StepRecord = dict[str, float | str]
+"""One metrics.jsonl line: numbers, and the step's ``batch_hash``."""
 
 DEFAULT_LR = 1e-5
 """Preference-training peak learning rate. Swept on the embedded default (60 steps, batch 16, from the
@@ -108,7 +112,7 @@ class TrainOutcome:
     cost: dict[str, float | int | str]
     budget_reached: dict[str, float]
     failure: CellFailure | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[StepRecord] = field(default_factory=list)
 
 
 class _LogitGradientSplit:
@@ -145,12 +149,42 @@ def _cycle(make_batches: Callable[[int], Iterable[Batch]]) -> Iterator[Batch]:
         epoch += 1
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, budget: Budget, settings: TrainSettings) -> Any:
+TIME_BUDGET_WARMUP_STEPS = 10
+"""Warm-up length under a time budget, whose number of steps is not known in advance."""
+
+
+def lr_factor(step: int, warmup: int, planned: int | None) -> float:
+    """The fraction of the peak rate that optimizer step ``step`` (1-based) uses.
+
+    transformers' linear (and constant) schedules with warm-up, except that the warm-up line starts one
+    step earlier: theirs gives step 1 the rate 0, an update that changes nothing, the same wasted step
+    for every loss. Here step k <= W uses k/(W+1): the line from 0 before step 1 to the peak at step
+    W+1, where transformers also peaks. After it the rate is transformers' unchanged: (N-k+1)/(N-W) for
+    N planned steps (linear to 0 after the last step), or the peak when N is unknown (time budgets).
+    """
+    if step <= warmup:
+        return step / (warmup + 1)
+    if planned is None:
+        return 1.0
+    return max(0.0, (planned - step + 1) / max(1, planned - warmup))
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, budget: Budget, settings: TrainSettings) -> LambdaLR:
     planned = budget.planned_steps(settings.batch_size * settings.grad_accum)
-    if planned is None:  # time budget: length unknown, so warm up then hold the rate
-        return get_constant_schedule_with_warmup(optimizer, num_warmup_steps=10)
-    warmup = math.ceil(settings.warmup_ratio * planned)
-    return get_linear_schedule_with_warmup(optimizer, warmup, planned)
+    warmup = TIME_BUDGET_WARMUP_STEPS if planned is None else math.ceil(settings.warmup_ratio * planned)
+    # LambdaLR counts steps from 0: its step t is our step t + 1.
+    return LambdaLR(optimizer, lambda t: lr_factor(t + 1, warmup, planned))
+
+
+def batch_hash(pair_indices: list[list[int]]) -> str:
+    """Fingerprint of one optimizer step's batch: the pair indices of its micro-batches, in order.
+
+    "sha256:" and the first 16 hex digits of SHA-256 over the indices written in decimal and joined by
+    ","; equal hashes in two metrics.jsonl files show the two cells trained on the same batches in the
+    same order.
+    """
+    text = ",".join(str(index) for indices in pair_indices for index in indices)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def count_tokens(batch: Batch) -> int:
@@ -167,7 +201,7 @@ def train_cell(
     accelerator: Accelerator,
     reference: LiveReference | PrecomputedReference | None,
     metrics_path: Path,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: Callable[[int, StepRecord], None] | None = None,
 ) -> TrainOutcome:
     """Train ``policy`` in place under ``budget``; per-step metrics go to ``metrics_path`` (JSON lines)."""
     if loss.needs_reference and reference is None:
@@ -180,7 +214,7 @@ def train_cell(
     device = accelerator.device
     meter = CostMeter(device)
     batches = _cycle(make_batches)
-    history: list[dict[str, float]] = []
+    history: list[StepRecord] = []
     failure: CellFailure | None = None
     start = time.perf_counter()
     with PeakMemory(device) as peak, metrics_path.open("w") as metrics_file:
@@ -219,13 +253,16 @@ def _optimizer_step(
     accelerator: Accelerator,
     settings: TrainSettings,
     meter: CostMeter,
-) -> dict[str, float]:
+) -> StepRecord:
     """One optimizer step over ``grad_accum`` micro-batches; returns the step's metrics."""
     metric_sums: dict[str, float] = {}
     split = _LogitGradientSplit()
+    pair_indices: list[list[int]] = []
     for _ in range(settings.grad_accum):
         with meter.phase("data"):
-            batch = _to_device(next(batches), accelerator.device)
+            host_batch = next(batches)
+            pair_indices.append(host_batch["pair_index"].tolist())  # read before the copy to the device
+            batch = _to_device(host_batch, accelerator.device)
         ref_sums = None
         if reference is not None and loss.needs_reference:
             # Before the policy forward, as TRL does: no autograd graph is held in memory meanwhile.
@@ -250,14 +287,16 @@ def _optimizer_step(
         grad_norm = accelerator.clip_grad_norm_(policy.parameters(), settings.max_grad_norm)
         if not math.isfinite(float(grad_norm)):
             raise NonFiniteError(f"gradient norm is not finite ({float(grad_norm)})")
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step uses; the scheduler then sets the next
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
     meter.steps += 1
-    record = {key: value / settings.grad_accum for key, value in metric_sums.items()}
+    record: StepRecord = {key: value / settings.grad_accum for key, value in metric_sums.items()}
     record.update(
         step=meter.steps,
-        lr=scheduler.get_last_lr()[0],
+        lr=lr,
+        batch_hash=batch_hash(pair_indices),
         grad_norm=float(grad_norm),
         logit_grad_norm_chosen=split.chosen / settings.grad_accum,
         logit_grad_norm_rejected=split.rejected / settings.grad_accum,

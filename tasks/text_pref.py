@@ -14,6 +14,7 @@ answer equals the chosen answer, comparing the prediction's first non-empty line
 whitespace removed, inner runs of whitespace collapsed and one trailing period dropped (case matters:
 one instruction asks for capital letters); a missing prediction counts as wrong. The engine adds the
 held-out preference accuracy (``synpo_bench.tasks.metrics.preference``) as for every task.
+``item_scores`` gives each example's exact match (100 or 0) for paired comparisons.
 """
 
 from __future__ import annotations
@@ -145,9 +146,20 @@ class TextPreferenceTask(TaskAdapter):
         """Exact match (%) of each eval prediction against the chosen answer; ``judge`` is unused."""
         if not data.eval:
             return {}
-        hits = sum(
-            normalize_answer(predictions.get((example.clip_id, example.dimension), ""))
-            == normalize_answer(example.references[0])
-            for example in data.eval
-        )
+        hits = sum(_matches(predictions, data.eval))
         return {"exact_match": 100.0 * hits / len(data.eval)}
+
+    def item_scores(
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
+    ) -> list[dict[str, float]] | None:
+        """Per eval example, exact match as 100 or 0 (their mean is ``exact_match``)."""
+        return [{"exact_match": 100.0 * hit} for hit in _matches(predictions, data.eval)]
+
+
+def _matches(predictions: Mapping[tuple[str, str], str], examples: Sequence[CaptionExample]) -> list[bool]:
+    """Whether each example's prediction (missing: wrong) equals its chosen answer, both normalized."""
+    return [
+        normalize_answer(predictions.get((example.clip_id, example.dimension), ""))
+        == normalize_answer(example.references[0])
+        for example in examples
+    ]

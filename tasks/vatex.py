@@ -7,7 +7,8 @@ the public test file, are skipped and counted), with videos named ``<videoID>.mp
 
 Metrics: BLEU-1..4, METEOR, ROUGE-L and CIDEr from ``tasks/metrics/caption.py`` (COCO definitions, x100;
 METEOR is absent without Java), plus, on the embedded world, the exact-fact judge's ``fact_accuracy``
-(% of the clip's objects' shape / colour / motion facts stated correctly) and ``fact_score`` (0-10).
+(% of the clip's objects' shape / colour / motion facts stated correctly) and ``fact_score`` (0-10);
+per example (``item_scores``): ROUGE-L, CIDEr, fact_accuracy and fact_score (BLEU, METEOR: corpus-level).
 """
 
 from __future__ import annotations
@@ -18,22 +19,27 @@ from typing import Any, ClassVar
 
 from synpo_bench.api.judges import Judge
 from synpo_bench.api.tasks import CaptionExample, TaskData, register_task
-from synpo_bench.tasks._caption_task import VideoCaptionTask
+from synpo_bench.tasks._caption_task import Scored, VideoCaptionTask
 from synpo_bench.tasks.data.annotations import EntryError, RealEntry, text_field
 from synpo_bench.tasks.data.video import strip_video_extension
-from synpo_bench.tasks.metrics.caption import CAPTION_METRICS, caption_metric_scores
+from synpo_bench.tasks.metrics.caption import CAPTION_METRICS, caption_metric_items
 from synpo_bench.tasks.metrics.facts import can_grade, fact_accuracy, grade_examples
 from synpo_bench.tasks.world.references import DIMENSION_PROMPTS
 
 
 def fact_metrics(
     judge: Judge, predictions: Mapping[tuple[str, str], str], data: TaskData
-) -> dict[str, float]:
-    """Mean fact accuracy (%) and mean 0-10 fact score of the eval predictions; empty if ungradeable."""
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Mean fact accuracy (%) and mean 0-10 fact score of the eval predictions, and each example's two
+    values; empty if ungradeable."""
     if not data.eval or not can_grade(judge, data.eval, data.facts):
-        return {}
+        return {}, [{} for _ in data.eval]
     grades = grade_examples(judge, predictions, data.eval, data.facts)
-    return {"fact_accuracy": fmean(map(fact_accuracy, grades)), "fact_score": fmean(g.score for g in grades)}
+    metrics = {
+        "fact_accuracy": fmean(map(fact_accuracy, grades)),
+        "fact_score": fmean(g.score for g in grades),
+    }
+    return metrics, [{"fact_accuracy": fact_accuracy(g), "fact_score": g.score} for g in grades]
 
 
 def parse_vatex_entry(raw: Any) -> RealEntry:
@@ -59,9 +65,10 @@ class VatexTask(VideoCaptionTask):
 
     parse_entry = staticmethod(parse_vatex_entry)
 
-    def evaluate(
-        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
-    ) -> dict[str, float]:
-        metrics = caption_metric_scores(predictions, data.eval)
-        metrics.update(fact_metrics(judge, predictions, data))
-        return metrics
+    def score(self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge) -> Scored:
+        metrics, items = caption_metric_items(predictions, data.eval)
+        facts, fact_items = fact_metrics(judge, predictions, data)
+        metrics.update(facts)
+        for item, values in zip(items, fact_items, strict=True):
+            item.update(values)
+        return metrics, items

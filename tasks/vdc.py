@@ -9,8 +9,10 @@ name in ``video_name`` (also accepted: ``video_id``, ``videoID``, ``video``, ``i
 ``camera_caption`` (top level or under ``captions``, where the bare dimension names are accepted too).
 An entry with some dimensions missing keeps the others; one with none is skipped.
 
-Metrics (VDCscore's shape): per dimension ``<dim>_accuracy`` (% of the dimension's facts stated
-correctly) and ``<dim>_score`` (0-5), plus ``mean_accuracy`` and ``mean_score`` over the dimensions.
+Metrics (VDCscore's): per dimension ``<dim>_accuracy`` (% of the questions about the dimension's facts
+that the caption answers exactly) and ``<dim>_score`` (0-5), plus ``mean_accuracy`` and ``mean_score``
+over the dimensions (``metrics.facts`` says how both are computed);
+``item_scores`` gives each example's values of these (docs/CONTRACTS.md, ``item_scores.jsonl``).
 The embedded world is graded exactly against its facts; real captions need a judge that grades against
 reference text (``grade_reference``, e.g. an LLM judge); the exact-fact judge raises ``JudgeError``.
 """
@@ -18,16 +20,22 @@ reference text (``grade_reference``, e.g. an LLM judge); the exact-fact judge ra
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from statistics import fmean
 from typing import Any, ClassVar
 
 from synpo_bench.api.judges import FactGrade, Judge, JudgeError
 from synpo_bench.api.tasks import CaptionExample, TaskData, register_task
-from synpo_bench.tasks._caption_task import VIDEO_NAME_KEYS, VideoCaptionTask
+from synpo_bench.tasks._caption_task import VIDEO_NAME_KEYS, Scored, VideoCaptionTask
 from synpo_bench.tasks.data.annotations import EntryError, RealEntry, text_field
 from synpo_bench.tasks.data.video import strip_video_extension
-from synpo_bench.tasks.metrics.facts import can_grade, grade_examples, summarize_vdc
+from synpo_bench.tasks.metrics.facts import (
+    can_grade,
+    fact_accuracy,
+    grade_examples,
+    summarize_vdc,
+    vdc_score,
+)
 from synpo_bench.tasks.world.references import DIMENSION_PROMPTS, VDC_DIMENSIONS
 
 
@@ -80,9 +88,7 @@ class VdcTask(VideoCaptionTask):
                 "(real data); grade real VDC captions with an LLM judge (--judge URL or --judge hf:PATH)"
             )
 
-    def evaluate(
-        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
-    ) -> dict[str, float]:
+    def score(self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge) -> Scored:
         grades = grade_examples(judge, predictions, data.eval, data.facts)
         by_dimension: dict[str, list[FactGrade]] = defaultdict(list)
         for example, grade in zip(data.eval, grades, strict=True):
@@ -97,4 +103,25 @@ class VdcTask(VideoCaptionTask):
         if graded:
             metrics["mean_accuracy"] = fmean(metrics[f"{d}_accuracy"] for d in graded)
             metrics["mean_score"] = fmean(metrics[f"{d}_score"] for d in graded)
-        return metrics
+        return metrics, _items(data.eval, grades, {d: len(by_dimension[d]) for d in graded})
+
+
+def _items(
+    examples: Sequence[CaptionExample], grades: Sequence[FactGrade], counts: Mapping[str, int]
+) -> list[dict[str, float]]:
+    """Per example its dimension's accuracy and score, and its share of the means over dimensions: each
+    value weighted by n / (dimensions x examples of its dimension), 1 when every dimension has as many
+    examples (the embedded world), so that the mean over examples is the mean over dimensions."""
+    items = []
+    for example, grade in zip(examples, grades, strict=True):
+        accuracy, score = fact_accuracy(grade), vdc_score(grade)
+        weight = len(examples) / (len(counts) * counts[example.dimension])
+        items.append(
+            {
+                f"{example.dimension}_accuracy": accuracy,
+                f"{example.dimension}_score": score,
+                "mean_accuracy": accuracy * weight,
+                "mean_score": score * weight,
+            }
+        )
+    return items

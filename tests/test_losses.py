@@ -99,8 +99,9 @@ def expected_hinge(i: int, delta: float = 1.0, lam: float = 0.0) -> float:
 
 
 def expected_rdpo(i: int, beta: float = 0.1, alpha: float = 0.01) -> float:
+    # R-DPO: -log σ(βΔ + α(|y_w| - |y_l|)); the length gap is ADDED to the margin (Park et al. 2024).
     rw, rl = r(i)
-    return nls(beta * (rw - rl) - alpha * (N_W[i] - N_L[i]))
+    return nls(beta * (rw - rl) + alpha * (N_W[i] - N_L[i]))
 
 
 def expected_dpop(i: int, beta: float = 0.1, lam: float = 50.0) -> float:
@@ -186,6 +187,25 @@ def test_hand_worked_values() -> None:
     assert get_loss("synpo")(equal_means).per_pair[0].item() == pytest.approx(-0.56)
     # DPO pair 0 of the shared inputs: r(w) = 1, r(l) = -1, βΔ = 0.2: log(1 + e^-0.2) = 0.598139.
     assert get_loss("dpo")(make_stats()).per_pair[0].item() == pytest.approx(0.598139, abs=1e-6)
+
+
+def test_rdpo_length_term_is_added_to_the_margin() -> None:
+    """R-DPO (Park et al. 2024; SimPO's table of objectives): -log σ(βΔ + α(|y_w| - |y_l|)).
+
+    Worked by hand on pair 1 of the shared inputs: r(w) = -12 - (-11) = -1, r(l) = -10 - (-11) = 1,
+    so βΔ = 0.1 · (-2) = -0.2, and |y_w| - |y_l| = 6 - 4 = 2.
+    """
+    # α = 0.1: α · 2 = +0.2 cancels βΔ, so the loss is -log σ(0) = log 2 (a subtracted term gives
+    # -log σ(-0.4) = log(1 + e^0.4) = 0.913015).
+    assert get_loss("rdpo", alpha=0.1)(make_stats()).per_pair[1].item() == pytest.approx(0.693147, abs=1e-6)
+    # Default α = 0.01: -log σ(-0.2 + 0.02) = log(1 + e^0.18) = 0.787192 (not log(1 + e^0.22) = 0.809185).
+    assert get_loss("rdpo")(make_stats()).per_pair[1].item() == pytest.approx(0.787192, abs=1e-6)
+    # Pair 0 has equal lengths (3 and 3): the length term vanishes and R-DPO is DPO, log(1 + e^-0.2).
+    assert get_loss("rdpo", alpha=0.1)(make_stats()).per_pair[0].item() == pytest.approx(0.598139, abs=1e-6)
+    # At equal log-ratios, a longer chosen response already earns margin: the loss falls with |y_w|.
+    even = make_stats(chosen_logp_sum=REF_W, rejected_logp_sum=REF_L)
+    longer = make_stats(chosen_logp_sum=REF_W, rejected_logp_sum=REF_L, chosen_n_tokens=[13.0, 14.0])
+    assert get_loss("rdpo")(longer).loss.item() < get_loss("rdpo")(even).loss.item()
 
 
 def test_overrides_change_the_formula() -> None:

@@ -44,11 +44,13 @@ def fake_caption_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple
     """Stand in for the COCO scorer (tested in test_caption_metrics); records what it was asked to score."""
     calls: list[tuple[dict, dict]] = []
 
-    def caption_scores(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
+    def scores_and_items(
+        predictions: dict[str, str], references: dict[str, list[str]]
+    ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         calls.append((predictions, references))
-        return {"BLEU-4": 12.5, "CIDEr": 40.0}
+        return {"BLEU-4": 12.5, "CIDEr": 40.0}, {key: {"ROUGE-L": 1.0, "CIDEr": 40.0} for key in references}
 
-    monkeypatch.setattr(caption_module, "caption_scores", caption_scores)
+    monkeypatch.setattr(caption_module, "_scores_and_items", scores_and_items)
     yield calls
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from synpo_bench.api.losses import get_loss
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.budgets import Budget, BudgetError
-from synpo_bench.train import LiveReference, PrecomputedReference, TrainSettings, train_cell
+from synpo_bench.train import LiveReference, PrecomputedReference, TrainSettings, lr_factor, train_cell
 
 VOCAB, LENGTH, N_PAIRS, BATCH = 64, 12, 24, 4
 
@@ -55,11 +56,13 @@ def make_pairs() -> tuple[Tensor, Tensor]:
     return chosen, rejected
 
 
-def batches_factory(seen: list[list[int]] | None = None):
+def batches_factory(seen: list[list[int]] | None = None, seed: int = 0):
+    """Epoch -> batches, ordered by the seed and the epoch only (as the engine's ``pair_batches``)."""
     chosen, rejected = make_pairs()
 
     def make(epoch: int) -> Iterator[dict]:
-        order = torch.randperm(N_PAIRS, generator=torch.Generator().manual_seed(epoch)).tolist()
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        order = torch.randperm(N_PAIRS, generator=generator).tolist()
         for start in range(0, N_PAIRS, BATCH):
             index = order[start : start + BATCH]
             if seen is not None:
@@ -86,6 +89,9 @@ def run(
     reference: str | None = "live",
     seen: list[list[int]] | None = None,
     name: str = "m",
+    seed: int = 0,
+    settings: TrainSettings | None = None,
+    on_step=None,
 ):
     policy = policy or TextPolicy()
     loss = get_loss(loss_name)
@@ -97,12 +103,13 @@ def run(
     outcome = train_cell(
         policy=policy,
         loss=loss,
-        make_batches=batches_factory(seen),
+        make_batches=batches_factory(seen, seed),
         budget=Budget.parse(budget),
-        settings=TrainSettings(batch_size=BATCH, lr=1e-3),
+        settings=settings or TrainSettings(batch_size=BATCH, lr=1e-3),
         accelerator=Accelerator(cpu=True),
         reference=ref,
         metrics_path=tmp_path / f"{name}.jsonl",
+        on_step=on_step,
     )
     lines = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
     return outcome, lines
@@ -119,6 +126,7 @@ def test_step_budget_and_metrics_file(tmp_path: Path) -> None:
         "margin",
         "accuracy",
         "lr",
+        "batch_hash",
         "logit_grad_norm_chosen",
         "logit_grad_norm_rejected",
         "negative_dominance",
@@ -160,6 +168,57 @@ def test_every_loss_sees_the_same_batches_in_the_same_order(tmp_path: Path) -> N
     assert orders["dpo"] == orders["synpo"] == orders["orpo"]
     one_epoch = sorted(i for batch in orders["dpo"][:6] for i in batch)
     assert one_epoch == list(range(N_PAIRS))  # every pair exactly once
+
+
+def test_batch_hashes_prove_the_same_order_across_losses_and_differ_by_seed(tmp_path: Path) -> None:
+    hashes = {}
+    for name, seed in (("dpo", 0), ("synpo", 0), ("dpo", 1)):
+        _, lines = run(tmp_path, name, "steps=8", name=f"{name}{seed}", seed=seed)
+        hashes[name, seed] = [line["batch_hash"] for line in lines]
+    assert len(hashes["dpo", 0]) == 8 and len(set(hashes["dpo", 0])) == 8
+    assert hashes["dpo", 0] == hashes["synpo", 0]  # step by step, from the files alone
+    assert all(a != b for a, b in zip(hashes["dpo", 0], hashes["dpo", 1], strict=True))
+
+
+def test_batch_hash_is_sha256_of_the_step_pair_indices_in_order(tmp_path: Path) -> None:
+    seen: list[list[int]] = []
+    settings = TrainSettings(batch_size=BATCH // 2, grad_accum=2, lr=1e-3)
+    run(tmp_path, "simpo", "steps=3", seen=seen, settings=settings)  # 2 micro-batches per step
+    lines = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    for step, line in enumerate(lines):
+        indices = seen[2 * step] + seen[2 * step + 1]
+        text = ",".join(map(str, indices))
+        assert line["batch_hash"] == "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_logged_lr_is_the_rate_the_step_used(tmp_path: Path) -> None:
+    """Adam's first update moves each weight by lr·|g|/(|g| + ε), i.e. by lr wherever |g| >> ε: the
+    largest change after step 1 is the rate step 1 used."""
+    policy = TextPolicy()
+    before = [p.detach().clone() for p in policy.parameters()]
+    moved: list[float] = []
+
+    def after_step(step: int, record: dict) -> None:
+        if step == 1:
+            pairs = zip(policy.parameters(), before, strict=True)
+            moved.append(max((p.detach() - b).abs().max().item() for p, b in pairs))
+
+    _, lines = run(tmp_path, "simpo", "steps=4", policy=policy, on_step=after_step)
+    assert lines[0]["lr"] > 0
+    assert moved[0] == pytest.approx(lines[0]["lr"], rel=1e-4)
+
+
+def test_warmup_starts_above_zero_and_peaks_where_transformers_does(tmp_path: Path) -> None:
+    # steps=4, warm-up ratio 0.1: W = ceil(0.4) = 1, N = 4, peak 1e-3. By hand: step 1 = 1/(W+1) = 1/2;
+    # step 2 = (N-2+1)/(N-W) = 3/3; step 3 = 2/3; step 4 = 1/3.
+    _, lines = run(tmp_path, "simpo", "steps=4")
+    assert [line["lr"] for line in lines] == pytest.approx([5e-4, 1e-3, 1e-3 * 2 / 3, 1e-3 / 3])
+    # The default 60-step budget warms up over W = 6 steps: 1/7, ..., 6/7, then the peak at step 7 and
+    # linear decay to 1/54 at step 60.
+    factors = [lr_factor(k, 6, 60) for k in (1, 6, 7, 8, 60)]
+    assert factors == pytest.approx([1 / 7, 6 / 7, 1, 53 / 54, 1 / 54])
+    # A time budget (N unknown): 10 warm-up steps, then the peak held.
+    assert [lr_factor(k, 10, None) for k in (1, 10, 11, 500)] == pytest.approx([1 / 11, 10 / 11, 1, 1])
 
 
 def test_identical_runs_give_identical_metrics(tmp_path: Path) -> None:

@@ -91,6 +91,16 @@ class TaskAdapter(ABC):
     ) -> dict[str, float]:
         """Score predictions keyed by (clip id, dimension) against ``data.eval``; returns metric -> value."""
 
+    def item_scores(
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
+    ) -> list[dict[str, float]] | None:
+        """Per eval example (``data.eval`` order), the value of each metric that is a mean over examples,
+        so reports can compare two models on the same items (paired). Contract: for every key, the mean of
+        the values over the examples that carry it is the metric ``evaluate`` returns under that name.
+        Corpus-level metrics (BLEU, METEOR) have no per-example value and are left out. By default: None
+        (the task writes no per-example scores and its comparisons are unpaired)."""
+        return None
+
     def check_evaluable(self, data: TaskData, judge: Judge) -> None:
         """Raise ``UserError`` if ``evaluate`` cannot score ``data`` with ``judge`` (e.g. a judge that needs
         ground-truth facts, on real data). Called right after loading, before the warm start and any

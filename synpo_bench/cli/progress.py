@@ -16,6 +16,7 @@ from rich.progress import (
 from synpo_bench.cli.errors import console
 from synpo_bench.config import Cell
 from synpo_bench.run.observer import CellReport, RunObserver
+from synpo_bench.train import StepRecord
 
 
 class RichObserver(RunObserver):
@@ -71,7 +72,7 @@ class RichObserver(RunObserver):
         label = f"{cell.task}/{cell.loss}/seed{cell.seed}"
         self.current = self.progress.add_task(label, total=total_steps)
 
-    def cell_step(self, cell: Cell, step: int, record: dict[str, float]) -> None:
+    def cell_step(self, cell: Cell, step: int, record: StepRecord) -> None:
         if self.current is not None:
             description = (
                 f"{cell.task}/{cell.loss}/seed{cell.seed} loss={record.get('loss', float('nan')):.4f}"

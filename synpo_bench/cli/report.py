@@ -18,6 +18,7 @@ from synpo_bench.reports.baseline import DEFAULT_TOLERANCE, GateResult, check_re
 from synpo_bench.reports.reading import load_results
 from synpo_bench.reports.render import FORMATS, render, render_rich
 from synpo_bench.reports.report import Report, build_report
+from synpo_bench.reports.results import REFERENCE_LOSS, Results
 
 MAX_WARNINGS_SHOWN = 20
 BUNDLE_FORMATS = {"markdown": "report.md", "csv": "report.csv", "json": "report.json", "html": "report.html"}
@@ -38,13 +39,21 @@ def report_command(
             help="With the table format, also write report.md/.csv/.json/.html into the run folder."
         ),
     ] = True,
+    baseline_loss: Annotated[
+        str,
+        typer.Option(
+            "--baseline-loss",
+            help="The loss every other is compared with, item by item (paired 95% interval and verdict).",
+        ),
+    ] = REFERENCE_LOSS,
 ) -> None:
     """Quality per task and loss (mean ± 95% CI over seeds) beside cost (time/step, tokens/s, memory)."""
     with user_errors():
         if output_format not in FORMATS:
             raise UserError(f"--format '{output_format}': choose one of {', '.join(FORMATS)}")
         results = load_results(results_dir)
-        report = build_report(results)
+        _check_baseline_loss(baseline_loss, results)
+        report = build_report(results, baseline_loss)
         if out is not None:
             _write(out, render(report, output_format))
             errors.print(f"wrote {out}", markup=False, highlight=False, soft_wrap=True)
@@ -55,6 +64,14 @@ def report_command(
         if output_format == "table" and save:
             _save_bundle(report)
         _print_warnings(report.warnings)  # last, where a long table cannot scroll them away
+
+
+def _check_baseline_loss(name: str, results: Results) -> None:
+    losses = sorted(set(results.cells["loss"]))
+    if name not in losses:
+        raise UserError(
+            f"--baseline-loss '{name}': no cell of this loss in the run (losses: {', '.join(losses)})"
+        )
 
 
 def _save_bundle(report: Report) -> None:

@@ -2,7 +2,8 @@
 
 Greedy captions of the task's eval examples (written to ``captions.jsonl``), the task's own metrics with
 the run's judge, held-out preference accuracy, the lm-eval tasks on the policy's language model, and,
-for trained policies on data with ground-truth facts, the judge's win rate over the starting model.
+for trained policies on data with ground-truth facts, the judge's win rate over the starting model; each
+example's values of the metrics that are means over examples go to ``item_scores.jsonl``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from synpo_bench.api.models import Policy
 from synpo_bench.api.tasks import PreferencePair, TaskAdapter, TaskData
 from synpo_bench.config import NLP_PREFIX, RunConfig
 from synpo_bench.pairs import caption_token_budget
-from synpo_bench.run.record import CAPTIONS_FILE, write_captions
+from synpo_bench.run.record import CAPTIONS_FILE, ITEM_SCORES_FILE, write_captions, write_item_scores
 from synpo_bench.tasks.metrics.lm_eval import evaluate_lm
-from synpo_bench.tasks.metrics.preference import heldout_preference_accuracy, win_rate
+from synpo_bench.tasks.metrics.preference import heldout_preference_accuracy, win_outcomes, win_rate
 
 MAX_EVAL_CAPTION_TOKENS = 512
 
@@ -53,17 +54,32 @@ class Evaluator:
         heldout: Sequence[PreferencePair],
         captions: Sequence[str],
         folder: Path,
+        start_captions: Sequence[str] | None = None,
     ) -> dict[str, float]:
-        """The task's metrics, held-out preference accuracy and the lm-eval scores of ``model``."""
+        """The task's metrics, held-out preference accuracy, the lm-eval scores of ``model`` and, given the
+        starting model's captions on data with facts, the judge's win rate over them; each example's
+        values go to ``item_scores.jsonl`` in ``folder`` (for paired comparisons in reports)."""
         predictions = {
             (e.clip_id, e.dimension): caption for e, caption in zip(data.eval, captions, strict=True)
         }
         quality = dict(adapter.evaluate(predictions, data, self.judge))
+        items = adapter.item_scores(predictions, data, self.judge)
+        outcomes = None
+        if start_captions is not None and data.facts:
+            outcomes = win_outcomes(self.judge, data.eval, captions, start_captions, data.facts)
+            items = [
+                {**item, "win_rate": 100.0 * outcome}
+                for item, outcome in zip(items or [{} for _ in data.eval], outcomes, strict=True)
+            ]
         if heldout:
             quality["heldout_pref_accuracy"] = 100.0 * heldout_preference_accuracy(
                 model, heldout, data.frames, self.config.train.batch_size
             )
         quality.update(self._lm_eval_scores(model, folder))
+        if outcomes is not None:
+            quality.update(win_rate(outcomes))
+        if items is not None:
+            write_item_scores(folder / ITEM_SCORES_FILE, data.eval, items)
         return {key: float(value) for key, value in quality.items()}
 
     def evaluate_policy(
@@ -79,9 +95,7 @@ class Evaluator:
         start = time.perf_counter()
         captions = self.captions(policy, data)
         write_captions(folder / CAPTIONS_FILE, data.eval, captions)
-        quality = self.quality(policy, adapter, data, heldout, captions, folder)
-        if data.facts:
-            quality.update(win_rate(self.judge, data.eval, captions, start_captions, data.facts))
+        quality = self.quality(policy, adapter, data, heldout, captions, folder, start_captions)
         return quality, time.perf_counter() - start
 
     def _lm_eval_scores(self, model: Policy, folder: Path) -> dict[str, float]:

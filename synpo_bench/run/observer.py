@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synpo_bench.config import Cell
+from synpo_bench.train import StepRecord
 
 
 @dataclass
@@ -25,6 +26,6 @@ class RunObserver:
 
     def cell_started(self, cell: Cell, total_steps: int | None) -> None: ...
 
-    def cell_step(self, cell: Cell, step: int, record: dict[str, float]) -> None: ...
+    def cell_step(self, cell: Cell, step: int, record: StepRecord) -> None: ...
 
     def cell_finished(self, report: CellReport) -> None: ...

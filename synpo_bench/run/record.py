@@ -1,4 +1,5 @@
-"""What a cell leaves on disk (docs/CONTRACTS.md): its manifest, its result, its captions.
+"""What a cell leaves on disk (docs/CONTRACTS.md): its manifest, its result, its captions and per-example
+scores.
 
 Every file is written atomically, so a cell folder holds a complete ``result.json`` or none; a folder
 with a manifest and no result is a cell that was interrupted, and a re-run redoes it.
@@ -7,7 +8,7 @@ with a manifest and no result is a cell that was interrupted, and a re-run redoe
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from synpo_bench.train import TrainOutcome
 
 CAPTIONS_FILE = "captions.jsonl"
 """The evaluated captions, one JSON line per eval example: for reading what a loss did to the model."""
+ITEM_SCORES_FILE = "item_scores.jsonl"
+"""Each eval example's metric values (``TaskAdapter.item_scores``, the win indicator), one JSON line per
+example in the order of ``captions.jsonl``: what reports pair two models on."""
 
 RESULT_KEYS_FROM_MANIFEST = (
     "run_id",
@@ -111,5 +115,24 @@ def write_captions(path: Path, examples: Sequence[CaptionExample], captions: Seq
     lines = (
         json.dumps({"clip_id": e.clip_id, "dimension": e.dimension, "caption": c}, ensure_ascii=False)
         for e, c in zip(examples, captions, strict=True)
+    )
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def write_item_scores(
+    path: Path, examples: Sequence[CaptionExample], items: Sequence[Mapping[str, float]]
+) -> None:
+    """``item_scores.jsonl``: per example ``clip_id, dimension, scores {metric: value}``."""
+    lines = (
+        json.dumps(
+            {
+                "clip_id": e.clip_id,
+                "dimension": e.dimension,
+                "scores": {name: float(value) for name, value in item.items()},
+            },
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+        for e, item in zip(examples, items, strict=True)
     )
     write_text_atomic(path, "".join(line + "\n" for line in lines))

@@ -16,7 +16,9 @@ honestly degraded: METEOR is left out (its key is absent, never a fake number) a
 says which of the two was used; reports print it beside the numbers.
 
 ``caption_metric_scores`` is the caption tasks' entry: one example per clip, predictions keyed by
-(clip, dimension).
+(clip, dimension). ``caption_metric_items`` also returns, per example, the two metrics that are means of
+per-caption values (``ITEM_CAPTION_METRICS``: ROUGE-L and CIDEr-D, pycocoevalcap's per-image scores, x100),
+for paired comparisons; BLEU and METEOR are corpus-level aggregates with no per-caption value.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from synpo_bench.api.tasks import CaptionExample
 CAPTION_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 """Every key ``caption_scores`` can return, in table order (METEOR is absent without Java)."""
 SCALE = 100.0
+ITEM_CAPTION_METRICS = ("ROUGE-L", "CIDEr")
+"""The caption metrics that are the mean of a per-caption value (pycocoevalcap's per-image scores)."""
 
 
 def caption_metric_scores(
@@ -55,6 +59,19 @@ def caption_metric_scores(
     return dict(caption_scores(captions, references))
 
 
+def caption_metric_items(
+    predictions: Mapping[tuple[str, str], str], examples: Sequence[CaptionExample]
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """``caption_metric_scores`` and, per example (in order), its ROUGE-L and CIDEr-D (x100), whose means
+    over the examples are the corpus ROUGE-L and CIDEr-D."""
+    references = {example.clip_id: list(example.references) for example in examples}
+    captions = {
+        example.clip_id: predictions.get((example.clip_id, example.dimension), "") for example in examples
+    }
+    scores, per_id = _scores_and_items(captions, references)
+    return scores, [per_id[example.clip_id] for example in examples]
+
+
 def caption_scores(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
     """Corpus-level caption metrics (x100) of ``predictions`` against ``references``, keyed by id.
 
@@ -62,6 +79,13 @@ def caption_scores(predictions: dict[str, str], references: dict[str, list[str]]
     prediction whose id has no references is a ``ValueError`` (the two sides do not describe the same
     clips), as is an id whose references hold no word at all.
     """
+    return _scores_and_items(predictions, references)[0]
+
+
+def _scores_and_items(
+    predictions: dict[str, str], references: dict[str, list[str]]
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """The corpus scores (x100) and, per id, its ``ITEM_CAPTION_METRICS`` (x100)."""
     ids = _checked_ids(predictions, references)
     candidates = {key: _clean(predictions.get(key) or "") for key in ids}
     reference_lists = {key: [_clean(text) for text in references[key]] for key in ids}
@@ -70,7 +94,12 @@ def caption_scores(predictions: dict[str, str], references: dict[str, list[str]]
     res = tokenize({key: [text] for key, text in candidates.items()})
     gts = tokenize(reference_lists)
     _check_references_have_words(gts)
-    return {name: SCALE * value for name, value in _raw_scores(gts, res, with_meteor=use_java).items()}
+    raw, per_image = _raw_scores(gts, res, with_meteor=use_java)
+    items = {
+        key: {name: SCALE * float(per_image[name][index]) for name in ITEM_CAPTION_METRICS}
+        for index, key in enumerate(gts)
+    }
+    return {name: SCALE * value for name, value in raw.items()}, items
 
 
 def caption_metrics_implementation() -> str:
@@ -178,14 +207,17 @@ def _simple_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
 
 def _raw_scores(
     gts: dict[str, list[str]], res: dict[str, list[str]], *, with_meteor: bool
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, Sequence[float]]]:
+    """Corpus scores, and the per-image scores (in ``gts`` order) of the metrics that average them."""
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     scores = {f"BLEU-{n}": float(value) for n, value in enumerate(bleu, start=1)}
     if with_meteor:
         scores["METEOR"] = _meteor_score(gts, res)
-    scores["ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
-    scores["CIDEr"] = float(Cider().compute_score(gts, res)[0])
-    return scores
+    rouge, rouge_per_image = Rouge().compute_score(gts, res)
+    cider, cider_per_image = Cider().compute_score(gts, res)
+    scores["ROUGE-L"] = float(rouge)
+    scores["CIDEr"] = float(cider)
+    return scores, {"ROUGE-L": list(rouge_per_image), "CIDEr": list(cider_per_image)}
 
 
 _meteor_lock = threading.Lock()

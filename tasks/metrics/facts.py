@@ -1,10 +1,23 @@
 """Fact metrics (VDC-style): the fact score every judge reports, and the summaries a task reports.
 
+VDCscore (AuroraCap) asks questions drawn from the reference about each fact, answers them from the
+caption, and reports per dimension the share of right answers (accuracy, %) and a 0-5 score. A
+``FactGrade`` carries that reading as counts: ``correct`` questions answered right, ``missed`` the other
+questions (unanswered or wrong), ``hallucinated`` the false facts the caption states. The exact judge
+computes them from the world's facts (one question per fact; its ``_exact/grader`` docstring gives the
+rules: a stated set, a hedge or a negation answers nothing right); an LLM judge counts them from
+reference text.
+
 - ``fact_grade``: counts -> ``FactGrade`` with score = 10 * correct / (correct + missed + hallucinated),
   in 0..10: the one formula of the exact judge and the LLM judges, so they report on one scale;
-- ``fact_accuracy`` = 100 * correct / (correct + missed): the share of the dimension's facts the caption
-  gets right (VDCscore asks questions about the reference and ignores extra claims);
-- ``vdc_score`` = score / 2, in 0..5 (hallucinations do cost here);
+- ``fact_accuracy`` = 100 * correct / (correct + missed): VDCscore's accuracy, the percentage of the
+  dimension's questions answered right. False facts outside the questions do not lower it (VDCscore
+  asks only about the reference), but they cannot raise it either: a question answered with a set of
+  values is wrong;
+- ``vdc_score`` = score / 2 = 5 * correct / (correct + missed + hallucinated), in 0..5: the mean of a
+  per-question score (5 for a right answer, 0 otherwise) over the questions plus one item scored 0 per
+  false fact stated, so hallucinations cost here as VDCscore's judge lowers its 0-5 score for wrong
+  details;
 - ``grade_examples``: a judge's grades of a model's predictions, against ground-truth facts where a clip
   has them, else against its reference text (which needs a ``ReferenceJudge``).
 """
@@ -26,13 +39,13 @@ def fact_grade(correct: int, missed: int, hallucinated: int) -> FactGrade:
 
 
 def fact_accuracy(grade: FactGrade) -> float:
-    """Percent of the dimension's facts stated correctly (extra claims do not count)."""
+    """VDCscore's accuracy: percent of the dimension's questions answered right (see the module docstring)."""
     expected = grade.correct + grade.missed
     return 100.0 * grade.correct / expected if expected else 0.0
 
 
 def vdc_score(grade: FactGrade) -> float:
-    """The 0..5 score VDCscore reports, here score / 2."""
+    """VDCscore's 0..5 score: score / 2, i.e. 5 per right answer over questions + false facts stated."""
     return grade.score / 2.0
 
 

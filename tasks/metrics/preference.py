@@ -3,8 +3,8 @@
 - ``heldout_preference_accuracy``: the share of held-out pairs (never trained on) whose chosen response
   has the higher mean token log-probability under the policy. The mean, not the sum, so that a shorter
   rejected caption does not win on length alone.
-- ``win_rate``: per eval example, the judge's score of the trained policy's caption against the starting
-  model's caption: a win, a tie (half a win) or a loss.
+- ``win_outcomes`` / ``win_rate``: per eval example, the judge's score of the trained policy's caption
+  against the starting model's caption: a win (1), a tie (half a win) or a loss (0); their rate in %.
 """
 
 from __future__ import annotations
@@ -38,20 +38,26 @@ def heldout_preference_accuracy(
     return wins / len(pairs)
 
 
-def win_rate(
+def win_outcomes(
     judge: Judge,
     examples: Sequence[CaptionExample],
     captions: Sequence[str],
     base_captions: Sequence[str],
     facts: Mapping[str, ClipFacts],
-) -> dict[str, float]:
-    """Win and tie rates (%) of ``captions`` over ``base_captions``, graded by ``judge`` per example."""
-    wins = ties = 0
+) -> list[float]:
+    """Per example, 1 if the judge scores ``captions`` above ``base_captions``, 0.5 on a tie, else 0."""
+    outcomes = []
     for example, trained, base in zip(examples, captions, base_captions, strict=True):
         clip_facts = facts[example.clip_id]
         trained_score = judge.grade(trained, clip_facts, example.dimension).score
         base_score = judge.grade(base, clip_facts, example.dimension).score
-        wins += trained_score > base_score
-        ties += trained_score == base_score
-    n = max(len(examples), 1)
+        outcomes.append(1.0 if trained_score > base_score else 0.5 if trained_score == base_score else 0.0)
+    return outcomes
+
+
+def win_rate(outcomes: Sequence[float]) -> dict[str, float]:
+    """Win and tie rates (%) of the per-example ``win_outcomes``."""
+    wins = sum(outcome == 1.0 for outcome in outcomes)
+    ties = sum(outcome == 0.5 for outcome in outcomes)
+    n = max(len(outcomes), 1)
     return {"win_rate": 100.0 * (wins + 0.5 * ties) / n, "tie_rate": 100.0 * ties / n}

@@ -1,6 +1,8 @@
 """The exact judge's rater: SynPO's judge scores (H, F, C) for the candidate captions of one clip.
 
-- hallucination H = max(0, 5 - hallucinated facts)                           (0..5, higher is better)
+- hallucination H = max(0, 5 - hallucinated facts)                           (0..5, higher is better);
+  hallucinated as the grader counts them: every false fact stated, each false member of a stated set
+  ("red or blue", a listed background) included, negated facts never;
 - fluency F = 5 - immediate word repeats - repeated clauses - unknown tokens (words outside the closed
   vocabulary ``KNOWN_WORDS``, symbols) - truncation, clipped to 0..5; truncation costs 1 when the
   caption does not end in . ! or ?, 2 when it ends on a word that cannot end a sentence ("the", "and",
