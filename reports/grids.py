@@ -1,12 +1,16 @@
 """Formatted tables of a ``Report``: every renderer (terminal, markdown, HTML, the end-of-run summary)
-draws the same ``Grid`` of cells, so a number reads the same in all of them.
+draws the same ``Grid`` of cells, so a number reads the same in all of them (reports.layout orders them
+and splits any wider than a page).
 
-Quality: one table per task, rows = losses, columns = metrics, each cell the mean over done seeds ± the
-half-width of a 95% Student t-interval ("n=1" when a single seed ran), a mean in bold only when it is
-significantly better than every other loss's (reports.paired). Paired: per task, each loss's difference
-to the baseline loss and to the start, metric by metric, with the verdict. Cost: mean over done seeds of
-time/step, total time, tokens/s, peak memory and forward passes, each also as a ratio to dpo. Summary:
-the end-of-run table, a task's headline metrics beside its win rate and the main costs.
+Quality, per task: a headline table (rows = losses and the start; columns = the task's headline metrics,
+the win rate and held-out preference accuracy, the seeds and statuses), then every metric with metrics as
+rows and losses as columns, in groups (the task's own, preference, lm-eval ``nlp:``). Each cell is the
+mean over done seeds ± the half-width of a 95% Student t-interval ("n=1" when a single seed ran), a mean
+in bold only when it is significantly better than every other loss's (reports.paired). Paired: per task,
+each loss's difference to the baseline loss and to the start, metric by metric, with the verdict. Cost:
+mean over done seeds of time/step, total time, tokens/s, peak memory and forward passes, each also as a
+ratio to dpo. Summary: the end-of-run table, a task's headline metrics beside its win rate and the main
+costs.
 """
 
 from __future__ import annotations
@@ -25,7 +29,13 @@ from synpo_bench.reports.numbers import (
     format_ratio,
 )
 from synpo_bench.reports.paired import START
-from synpo_bench.reports.report import Report, TaskInfo
+from synpo_bench.reports.report import (
+    LM_EVAL_PREFIX,
+    PREFERENCE_METRICS,
+    WIN_RATE,
+    Report,
+    TaskInfo,
+)
 from synpo_bench.reports.results import CELL_STATUSES, COST_FIELDS, REFERENCE_LOSS
 
 START_ROW = "(start)"
@@ -40,9 +50,9 @@ COST_LABELS = {
 }
 SUMMARY_COSTS = ("time_per_step_s", "tokens_per_s", "peak_memory_mb")
 """The cost fields the end-of-run summary shows."""
-
-WIN_RATE = "win_rate"
-"""The quality metric comparing a trained model's captions with the starting model's (in %)."""
+HEADLINE_PREFERENCE = (WIN_RATE, "heldout_pref_accuracy")
+"""Beside a task's headline metrics in its headline table: the win rate over the start and the held-out
+preference accuracy."""
 
 
 @dataclass(frozen=True)
@@ -65,15 +75,6 @@ BOLD_RULE = (
     "bold: significantly better than every other loss (paired bootstrap on the same items where the metric "
     "has per-item values, else non-overlapping t-intervals), never merely the highest mean"
 )
-
-
-def grids(report: Report) -> list[Grid]:
-    """Per task: its quality table, its paired comparisons, then its cost table."""
-    return [
-        grid
-        for info in report.tasks
-        for grid in (quality_grid(report, info), *paired_grids(report, info), cost_grid(report, info))
-    ]
 
 
 def paired_grids(report: Report, info: TaskInfo) -> list[Grid]:
@@ -127,18 +128,21 @@ def _difference_cell(report: Report, task: str, loss: str, against: str, metric:
     return Cell(text)
 
 
-def quality_grid(report: Report, info: TaskInfo) -> Grid:
+def headline_grid(report: Report, info: TaskInfo) -> Grid:
+    """Rows = losses and the start; columns = the headline metrics, win rate, held-out preference
+    accuracy (those measured), seeds, status; with the notes every quality number of the task needs."""
+    metrics = _headline_columns(info)
     rows = [
         [
             Cell(loss),
-            *(_quality_cell(report, info.name, loss, metric) for metric in info.metrics),
+            *(_quality_cell(report, info.name, loss, metric) for metric in metrics),
             Cell(str(status_count(report, info.name, loss, "done"))),
             Cell(status_text(report, info.name, loss)),
         ]
         for loss in info.losses
     ]
     if info.start:
-        rows.append([*_start_cells(info, info.metrics), Cell("-"), Cell("before training")])
+        rows.append([*_start_cells(info, metrics), Cell("-"), Cell("before training")])
     notes = [f"data: {info.data_label}"]
     if info.judge:
         notes.append(f"judge: {info.judge}")
@@ -148,8 +152,48 @@ def quality_grid(report: Report, info: TaskInfo) -> Grid:
     notes.append(f"{report.interval_method}; higher is better; {BOLD_RULE}")
     if info.start:
         notes.append(f"{START_ROW}: the warm-started model every loss starts from, evaluated the same way")
-    title = f"{info.name}: quality" + (" [synthetic data]" if info.synthetic else "")
-    return Grid(title, ["loss", *info.metrics, "seeds", "status"], rows, notes)
+    title = f"{info.name}: headline" + (" [synthetic data]" if info.synthetic else "")
+    return Grid(title, ["loss", *metrics, "seeds", "status"], rows, notes)
+
+
+def _headline_columns(info: TaskInfo) -> list[str]:
+    return [*info.headline, *(m for m in HEADLINE_PREFERENCE if m in info.metrics)]
+
+
+def metric_groups(metrics: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """The metrics in groups, each (label, metrics in their order), empty groups left out."""
+    groups: dict[str, list[str]] = {"task metrics": [], "preference metrics": [], "lm-eval metrics": []}
+    for metric in metrics:
+        if metric.startswith(LM_EVAL_PREFIX):
+            groups["lm-eval metrics"].append(metric)
+        elif metric in PREFERENCE_METRICS:
+            groups["preference metrics"].append(metric)
+        else:
+            groups["task metrics"].append(metric)
+    return [(label, members) for label, members in groups.items() if members]
+
+
+def metric_grids(report: Report, info: TaskInfo) -> list[Grid]:
+    """Every metric of the task, metrics as rows and losses (then the start) as columns, one grid per
+    group; none when the headline table already shows every metric."""
+    shown = set(_headline_columns(info))
+    if all(metric in shown for metric in info.metrics):
+        return []
+    found = []
+    for label, metrics in metric_groups(info.metrics):
+        rows = [
+            [
+                Cell(metric),
+                *(_quality_cell(report, info.name, loss, metric) for loss in info.losses),
+                *([_start_cells(info, [metric])[1]] if info.start else []),
+            ]
+            for metric in metrics
+        ]
+        columns = ["metric", *info.losses, *([START_ROW] if info.start else [])]
+        found.append(Grid(f"{info.name}: {label}", columns, rows, []))
+    note = "every metric, one row each; cells, bold and the (start) column as in the headline table"
+    found[-1] = Grid(found[-1].title, found[-1].columns, found[-1].rows, [note])
+    return found
 
 
 def cost_grid(report: Report, info: TaskInfo) -> Grid:
@@ -200,15 +244,6 @@ def summary_grid(report: Report, info: TaskInfo, headline: Sequence[str], cached
     if info.start:
         notes.append(f"{START_ROW}: the warm-started model every loss starts from")
     return Grid(title, columns, rows, notes)
-
-
-def transposed(grid: Grid) -> Grid:
-    """The same cells with rows and columns swapped; the first column's header names the new row labels."""
-    columns = ["metric", *(row[0].text for row in grid.rows)]
-    rows = [
-        [Cell(name), *(row[index] for row in grid.rows)] for index, name in enumerate(grid.columns) if index
-    ]
-    return Grid(grid.title, columns, rows, grid.notes)
 
 
 def status_count(report: Report, task: str, loss: str, status: str) -> int:

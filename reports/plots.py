@@ -87,18 +87,28 @@ def _plot_done_mean(axes: Axes, rows: pd.DataFrame, loss: str, color: str) -> No
         axes.fill_between(per_step.index, per_step["min"], per_step["max"], color=color, alpha=0.15)
 
 
+def time_panels(quality: pd.DataFrame, task: str, metrics: list[str]) -> list[str]:
+    """The metrics a quality-vs-time figure draws: those of ``metrics`` with a done seed, the first few."""
+    scores = quality[(quality["task"] == task) & (quality["n"] > 0)]
+    return [m for m in metrics if (scores["metric"] == m).any()][:MAX_SCATTER_PANELS]
+
+
 def quality_vs_time_png(
-    quality: pd.DataFrame, cost: pd.DataFrame, task: str, metrics: list[str], losses: list[str]
+    quality: pd.DataFrame,
+    cost: pd.DataFrame,
+    task: str,
+    metrics: list[str],
+    losses: list[str],
+    start: dict[str, float] | None = None,
 ) -> bytes | None:
-    """Quality (mean ± CI) against mean wall-clock per loss, one panel per metric (the first few)."""
+    """Quality (mean ± CI) against mean wall-clock per loss, one panel per metric of ``time_panels`` (the
+    report passes the task's headline metrics); a dashed line at the starting model's value."""
     wall = cost[(cost["task"] == task) & (cost["field"] == "wall_clock_s")].set_index("loss")["mean"]
     scores = quality[quality["task"] == task]
-    shown = [m for m in metrics if scores[(scores["metric"] == m) & (scores["n"] > 0)].shape[0]][
-        :MAX_SCATTER_PANELS
-    ]
+    shown = time_panels(quality, task, metrics)
     if not shown or wall.dropna().empty:
         return None
-    figure = Figure(figsize=(4.2 * len(shown), 3.6), layout="constrained")
+    figure = Figure(figsize=(4.4 * len(shown), 3.6), layout="constrained")
     colors = loss_colors(losses)
     for index, metric in enumerate(shown, start=1):
         axes = figure.add_subplot(1, len(shown), index)
@@ -111,9 +121,12 @@ def quality_vs_time_png(
             axes.annotate(
                 row.loss, (seconds, row.mean), textcoords="offset points", xytext=(5, 4), fontsize="small"
             )
+        if start and metric in start:
+            axes.axhline(start[metric], color="#555555", linestyle="--", linewidth=1, label="start")
+            axes.legend(fontsize="small", loc="best")
         axes.set_xlabel("wall-clock per cell (s, mean over seeds)")
         axes.set_ylabel(metric)
-        axes.set_title(f"{task}: {metric} vs time")
+        axes.set_title(f"{task}: {metric} vs wall-clock")
         axes.grid(alpha=0.3)
     return _png(figure)
 

@@ -35,17 +35,15 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from synpo_bench.reports.grids import Grid, grids, status_text, transposed
+from synpo_bench.reports.grids import Grid, status_text
 from synpo_bench.reports.html_page import render_html
+from synpo_bench.reports.layout import PAGE_COLUMNS, report_grids
 from synpo_bench.reports.report import Report, header_lines
 from synpo_bench.reports.results import CELL_STATUSES
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
 REPORT_FORMAT = "synpo-bench-report"
 REPORT_FORMAT_VERSION = 1
-MAX_TERMINAL_COLUMNS = 10
-"""Wider grids are shown transposed in the terminal (one row per metric, one column per loss): VDC's
-fifteen metrics as columns fold every header into a stack of letters."""
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
@@ -69,7 +67,7 @@ def render_rich(report: Report) -> RenderableType:
     parts: list[RenderableType] = [
         Text(line, style="bold" if i == 0 else "dim") for i, line in enumerate(header_lines(report))
     ]
-    for grid in grids(report):
+    for grid in report_grids(report):
         parts += rich_grid(grid)
     if report.problems:
         parts.append(Text("cells not done:", style="bold yellow"))
@@ -83,18 +81,21 @@ def rich_grid(grid: Grid) -> list[RenderableType]:
 
 
 def rich_table(grid: Grid) -> Table:
-    if len(grid.columns) > MAX_TERMINAL_COLUMNS:
-        grid = transposed(grid)
+    """The grid as a rich table; its first column (loss or metric names) is never wrapped or folded,
+    even in a terminal narrower than the table (reports.layout fits tables to ``PAGE_COLUMNS``)."""
     # The title as Text: "[synthetic data]" must be printed, not read as rich markup.
     table = Table(title=Text(grid.title, style="table.title"), title_justify="left")
     for index, column in enumerate(grid.columns):
-        table.add_column(column, justify="left" if index == 0 else "right", overflow="fold")
+        if index == 0:
+            table.add_column(column, justify="left", no_wrap=True)
+        else:
+            table.add_column(column, justify="right", overflow="fold")
     for row in grid.rows:
         table.add_row(*(Text(cell.text, style="bold" if cell.best else "") for cell in row))
     return table
 
 
-def render_text(report: Report, width: int = 140) -> str:
+def render_text(report: Report, width: int = PAGE_COLUMNS) -> str:
     """The rich tables as plain text (``--format table --out FILE``)."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
@@ -109,7 +110,7 @@ def render_markdown(report: Report) -> str:
         f"Results: `{report.run_dir}`; generated {report.generated_at}.",
         "",
     ]
-    for grid in grids(report):
+    for grid in report_grids(report):
         lines += [
             f"## {grid.title}",
             "",

@@ -3,21 +3,33 @@
 ``build_report(results)`` gathers the summaries over seeds (reports.summaries), the paired comparisons
 with the baseline loss and the start (reports.paired, which also decides which means are bold) and, per
 task, what the numbers need said beside them (``TaskInfo``: synthetic or real data, the judge, the
-reference models, the starting model's quality).
+reference models, the starting model's quality) and its headline metrics (``headline_metrics``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
+from synpo_bench.api.registry import UnknownNameError
+from synpo_bench.api.tasks import get_task
 from synpo_bench.reports.paired import Paired, paired_comparisons, significant_best
 from synpo_bench.reports.results import REFERENCE_LOSS, Results
 from synpo_bench.reports.statistics import INTERVAL_METHOD
 from synpo_bench.reports.summaries import cost_summary, problem_cells, quality_summary, status_summary
+
+WIN_RATE = "win_rate"
+"""The quality metric comparing a trained model's captions with the starting model's (in %)."""
+PREFERENCE_METRICS = (WIN_RATE, "tie_rate", "heldout_pref_accuracy")
+"""The engine-wide metrics of every task (run/evaluate.py): against the start, and on held-out pairs."""
+LM_EVAL_PREFIX = "nlp:"
+"""lm-eval metrics (``--nlp-tasks``) are named ``nlp:<task>/<metric>``."""
+FALLBACK_HEADLINE = 3
+"""Without a task's own headline, its first few metrics are its headline."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,8 @@ class TaskInfo:
     memory_kind: str | None
     start: dict[str, float] = field(default_factory=dict)
     """The starting model's quality: every loss trains from it, so it is the bar to clear."""
+    headline: list[str] = field(default_factory=list)
+    """The task's headline metrics that were measured (``headline_metrics``)."""
 
 
 @dataclass
@@ -101,7 +115,21 @@ def _task_info(results: Results, task: str) -> TaskInfo:
         },
         memory_kind=_joined(cells, "memory_kind"),
         start=dict(results.start.get(task, {})),
+        headline=headline_metrics(task, results.quality_metrics(task)),
     )
+
+
+def headline_metrics(task: str, metrics: Sequence[str]) -> list[str]:
+    """The task's own headline metrics that were measured (``TaskAdapter.headline``), or, when it declares
+    none, its first few that are neither engine-wide preference metrics nor lm-eval ones."""
+    try:
+        wanted: Sequence[str] = get_task(task).headline
+    except UnknownNameError:  # a plug-in task of an earlier invocation, not loaded now
+        wanted = ()
+    if not wanted:
+        own = [m for m in metrics if m not in PREFERENCE_METRICS and not m.startswith(LM_EVAL_PREFIX)]
+        wanted = own[:FALLBACK_HEADLINE]
+    return [metric for metric in wanted if metric in metrics and metric != WIN_RATE]
 
 
 def _data_label(recorded: set[object]) -> str:

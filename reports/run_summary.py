@@ -2,8 +2,9 @@
 
 The run folder is read with the report's reader (``load_results``), restricted to the cells this
 invocation ran or found cached, summarised by ``build_report`` and drawn as one compact ``Grid`` per task
-(``grids.summary_grid``): per loss the task's headline metrics, the win rate over the starting model,
-time per step, tokens/s and peak memory, the seeds and statuses, and the ``(start)`` row.
+(``grids.summary_grid``, split like the report's tables when wider than a page): per loss the task's
+headline metrics (``report.headline_metrics``), the win rate over the starting model, time per step,
+tokens/s and peak memory, the seeds and statuses, and the ``(start)`` row.
 """
 
 from __future__ import annotations
@@ -16,16 +17,12 @@ from typing import Protocol
 from rich.console import RenderableType
 from rich.text import Text
 
-from synpo_bench.api.registry import UnknownNameError
-from synpo_bench.api.tasks import get_task
-from synpo_bench.reports.grids import WIN_RATE, summary_grid
+from synpo_bench.reports.grids import summary_grid
+from synpo_bench.reports.layout import fitted
 from synpo_bench.reports.reading import load_results
 from synpo_bench.reports.render import rich_grid
 from synpo_bench.reports.report import build_report
 from synpo_bench.reports.results import ResultsError
-
-FALLBACK_HEADLINE = 3
-"""Without a task's own headline, its first few metrics are shown."""
 
 
 class CellName(Protocol):
@@ -61,8 +58,8 @@ def run_summary(
         if info is None:
             continue
         cached_per_loss = Counter(cell.loss for cell in cached if cell.task == task)
-        grid = summary_grid(report, info, headline_metrics(task, info.metrics), cached_per_loss)
-        parts += rich_grid(grid)
+        for grid in fitted(summary_grid(report, info, info.headline, cached_per_loss)):
+            parts += rich_grid(grid)
     if results.warnings:
         parts.append(
             Text(
@@ -71,14 +68,3 @@ def run_summary(
             )
         )
     return parts
-
-
-def headline_metrics(task: str, metrics: Sequence[str]) -> list[str]:
-    """The task's own headline metrics that were measured, or its first few when it declares none."""
-    try:
-        wanted: Sequence[str] = get_task(task).headline
-    except UnknownNameError:  # a plug-in task of an earlier invocation, not loaded now
-        wanted = ()
-    if not wanted:
-        wanted = [metric for metric in metrics if metric != WIN_RATE][:FALLBACK_HEADLINE]
-    return [metric for metric in wanted if metric in metrics and metric != WIN_RATE]

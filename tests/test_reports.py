@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from synpo_bench.reports.grids import quality_grid
+from synpo_bench.reports.grids import headline_grid
 from synpo_bench.reports.html_page import render_html
 from synpo_bench.reports.numbers import format_cost, format_mean, format_number
 from synpo_bench.reports.reading import load_results, resolve_run_dir
@@ -186,11 +186,14 @@ def test_cost_relative_to_dpo(run_dir: Path) -> None:
 def test_markdown_shows_mean_ci_best_status_and_labels(run_dir: Path) -> None:
     text = render_markdown(build_report(load_results(run_dir)))
     # the intervals overlap: no mean is significantly best, so none is bold (highest means included)
-    assert "| dpo | 12.00 ± 25.41 | 21.00 ± 12.71 | 2 | 2 done, 1 running |" in text
-    assert "| simpo | 10.00 ± 12.71 | 28.00 ± 25.41 | 2 | 2 done, 1 failed, 1 corrupt |" in text
+    # the headline table: vatex's headline metrics CIDEr, BLEU-4 (fact_accuracy was not measured)
+    assert "| loss | CIDEr | BLEU-4 | seeds | status |" in text
+    assert "| dpo | 21.00 ± 12.71 | 12.00 ± 25.41 | 2 | 2 done, 1 running |" in text
+    assert "| simpo | 28.00 ± 25.41 | 10.00 ± 12.71 | 2 | 2 done, 1 failed, 1 corrupt |" in text
     assert "| simpo | **41.0 ms (0.79x)** | **4.1 s (0.79x)** | **1,350 (1.29x)** |" in text
     assert "| dpo | 52.0 ms (1.00x) |" in text
-    assert "## vatex: quality [synthetic data]" in text
+    assert "## vatex: headline [synthetic data]" in text
+    assert "task metrics" not in text  # the headline table already shows every metric
     for label in (
         "data: SYNTHETIC",
         "judge: exact-fact",
@@ -214,7 +217,7 @@ def test_single_seed_shows_the_mean_and_n1_and_no_dpo_means_no_ratio(tmp_path: P
 def test_rich_table_bolds_no_highest_mean_whose_interval_overlaps(run_dir: Path) -> None:
     report = build_report(load_results(run_dir))
     console = Console(file=io.StringIO(), width=200, force_terminal=True, color_system="standard")
-    console.print(rich_table(quality_grid(report, report.tasks[0])))
+    console.print(rich_table(headline_grid(report, report.tasks[0])))
     output = console.file.getvalue()
     bold = "\x1b[1m"
     assert "28.00 ± 25.41" in output and f"{bold}28.00 ± 25.41" not in output

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from synpo_bench.api.registry import UnknownNameError
-from synpo_bench.reports import run_summary as run_summary_module
+from synpo_bench.reports import report as report_module
 from synpo_bench.reports.run_summary import run_summary
 from tests._results_factory import TASK, standard_run
 
@@ -46,7 +46,7 @@ def summary_text(parts: list) -> str:
 
 
 def test_run_summary_draws_the_reports_numbers(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run_summary_module, "get_task", lambda name: FakeTask)
+    monkeypatch.setattr(report_module, "get_task", lambda name: FakeTask)
     (run_dir / TASK / "task.json").write_text(json.dumps({"start_quality": {"CIDEr": 12.3456}}))
     text = summary_text(run_summary(run_dir, STANDARD_CELLS, cached=[CellName(TASK, "dpo", 0)]))
     assert "vatex: summary (higher quality is better) [synthetic data]" in text  # printed, not markup
@@ -79,7 +79,7 @@ def test_run_summary_shows_only_this_runs_cells(run_dir: Path, monkeypatch: pyte
     def unknown(name: str) -> type:
         raise UnknownNameError(name)
 
-    monkeypatch.setattr(run_summary_module, "get_task", unknown)
+    monkeypatch.setattr(report_module, "get_task", unknown)
     text = summary_text(run_summary(run_dir, [CellName(TASK, "simpo", 0), CellName(TASK, "simpo", 2)]))
     simpo = next(line for line in text.splitlines() if "│ simpo" in line)
     assert "30.00 (n=1)" in simpo and "9.00 (n=1)" in simpo  # unknown task: its first metrics
