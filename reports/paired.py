@@ -25,19 +25,9 @@ from synpo_bench.reports.statistics import BOOTSTRAP_METHOD, Difference, bootstr
 
 START = "start"
 """The ``against`` of a comparison with the starting model."""
-COLUMNS = [
-    "task",
-    "loss",
-    "against",
-    "metric",
-    "difference",
-    "low",
-    "high",
-    "verdict",
-    "paired",
-    "n_items",
-    "n_seeds",
-]
+FIELDS = ("against", "difference", "low", "high", "verdict", "paired", "n_items")
+"""What a comparison says, as the CSV report writes it (beside task, loss, metric)."""
+COLUMNS = ["task", "loss", "against", "metric", *FIELDS[1:], "n_seeds"]
 
 SeedValues = dict[int, pd.Series]
 """Seed -> one model's values of one metric, indexed by item."""

@@ -38,6 +38,7 @@ from rich.text import Text
 from synpo_bench.reports.grids import Grid, status_text
 from synpo_bench.reports.html_page import render_html
 from synpo_bench.reports.layout import PAGE_COLUMNS, report_grids
+from synpo_bench.reports.paired import FIELDS as PAIRED_FIELDS
 from synpo_bench.reports.report import Report, header_lines
 from synpo_bench.reports.results import CELL_STATUSES
 
@@ -144,15 +145,8 @@ CSV_COLUMNS = (
     "best",
     "status",
     "synthetic",
-    "against",
-    "difference",
-    "low",
-    "high",
-    "verdict",
-    "paired",
-    "n_items",
+    *PAIRED_FIELDS,
 )
-PAIRED_FIELDS = ("against", "difference", "low", "high", "verdict", "paired", "n_items")
 
 
 def render_csv(report: Report) -> str:

@@ -1,6 +1,7 @@
 """What the three video caption adapters (VATEX, VDC, VDD) share: the embedded world or the benchmark's
 public format at the same frame count and size, the field names a video's name may go by, and one scoring
-pass per set of predictions for both ``evaluate`` and ``item_scores`` (a judge grades each caption once)."""
+pass (``score``) that ``evaluate`` and ``item_scores`` both read, which the engine calls once so that a
+judge grades each caption once."""
 
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ class VideoCaptionTask(TaskAdapter):
     def __init__(self, n_frames: int = DEFAULT_FRAMES, frame_size: int = DEFAULT_FRAME_SIZE) -> None:
         self.n_frames = n_frames
         self.frame_size = frame_size
-        self._last: tuple[tuple[Any, ...], Scored] | None = None
 
     @staticmethod
     def parse_entry(raw: Any) -> RealEntry:
@@ -46,26 +46,15 @@ class VideoCaptionTask(TaskAdapter):
         return load_real_task(self.name, data_dir, parse, **settings)
 
     def score(self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge) -> Scored:
-        """The task's metrics and its per-example values (see ``TaskAdapter.item_scores``)."""
+        """The task's metrics and its per-example values from one grading pass (``TaskAdapter.score``)."""
         raise NotImplementedError
 
     def evaluate(
         self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
     ) -> dict[str, float]:
-        return dict(self._scored(predictions, data, judge)[0])
+        return self.score(predictions, data, judge)[0]
 
     def item_scores(
         self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
     ) -> list[dict[str, float]] | None:
-        return [dict(item) for item in self._scored(predictions, data, judge)[1]]
-
-    def _scored(self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge) -> Scored:
-        """``score``, kept for the last inputs: the engine asks for the metrics, then for the items, of
-        the same captions, and an LLM judge must not be paid (nor sampled) twice for them."""
-        key = (data, judge, tuple(sorted(predictions.items())))
-        last = self._last
-        if last is not None and last[0][0] is data and last[0][1] is judge and last[0][2] == key[2]:
-            return last[1]
-        scored = self.score(predictions, data, judge)
-        self._last = (key, scored)
-        return scored
+        return self.score(predictions, data, judge)[1]

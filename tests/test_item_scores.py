@@ -10,11 +10,41 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from synpo_bench.api.judges import make_judge
+from synpo_bench.api.facts import ClipFacts
+from synpo_bench.api.judges import FactGrade, make_judge
 from synpo_bench.api.tasks import get_task
+from synpo_bench.config import RunConfig
+from synpo_bench.run.evaluate import Evaluator
 
 SCRIPT = Path(sys.executable).parent / "synpo-bench"
+
+
+def test_the_engine_has_each_caption_graded_once(tmp_path: Path) -> None:
+    """Evaluation asks the task for its metrics and its per-example values in one pass (``score``), so
+    a judge (an LLM's, paid per call) grades each caption once, not once for each."""
+    exact = make_judge("exact")
+
+    class CountingJudge:
+        name = "counting"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def grade(self, caption: str, facts: ClipFacts, dimension: str) -> FactGrade:
+            self.calls += 1
+            return exact.grade(caption, facts, dimension)
+
+    adapter = get_task("vdc")()
+    data = adapter.load(None, seed=0, size="tiny")
+    judge = CountingJudge()
+    evaluator = Evaluator(RunConfig(nlp_tasks=()), judge, torch.device("cpu"))
+    captions = [e.references[0] for e in data.eval]
+    quality = evaluator.quality(None, adapter, data, [], captions, tmp_path)  # type: ignore[arg-type]
+    assert judge.calls == len(data.eval)
+    assert quality["mean_accuracy"] == pytest.approx(100.0)
+    assert len((tmp_path / "item_scores.jsonl").read_text().splitlines()) == len(data.eval)
 
 
 @pytest.mark.parametrize("task", ["vdc", "vdd", "vatex", "textpref"])

@@ -101,6 +101,14 @@ class TaskAdapter(ABC):
         (the task writes no per-example scores and its comparisons are unpaired)."""
         return None
 
+    def score(
+        self, predictions: Mapping[tuple[str, str], str], data: TaskData, judge: Judge
+    ) -> tuple[dict[str, float], list[dict[str, float]] | None]:
+        """``evaluate`` and ``item_scores`` in one pass: what the engine calls, once per set of captions.
+        A task whose two share their work (a judge grading every caption) overrides this instead, so a
+        judge is asked once per caption."""
+        return dict(self.evaluate(predictions, data, judge)), self.item_scores(predictions, data, judge)
+
     def check_evaluable(self, data: TaskData, judge: Judge) -> None:
         """Raise ``UserError`` if ``evaluate`` cannot score ``data`` with ``judge`` (e.g. a judge that needs
         ground-truth facts, on real data). Called right after loading, before the warm start and any

@@ -62,8 +62,7 @@ class Evaluator:
         predictions = {
             (e.clip_id, e.dimension): caption for e, caption in zip(data.eval, captions, strict=True)
         }
-        quality = dict(adapter.evaluate(predictions, data, self.judge))
-        items = adapter.item_scores(predictions, data, self.judge)
+        quality, items = adapter.score(predictions, data, self.judge)
         outcomes = None
         if start_captions is not None and data.facts:
             outcomes = win_outcomes(self.judge, data.eval, captions, start_captions, data.facts)
