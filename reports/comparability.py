@@ -19,7 +19,9 @@ def config_mismatches(manifests: Sequence[tuple[Path, JsonObject]]) -> list[str]
     """One warning per cell whose config differs from the rest of its task (seed and loss aside)."""
     by_task: dict[str, list[tuple[Path, JsonObject]]] = {}
     for path, manifest in manifests:
-        by_task.setdefault(path.parent.parent.parent.name, []).append((path, _comparable(manifest)))
+        loss_dir = path.parent.parent  # a tuned cell (``loss/<label>/seed<k>``) lies one level deeper
+        task_dir = loss_dir.parent.parent if "=" in loss_dir.name else loss_dir.parent
+        by_task.setdefault(task_dir.name, []).append((path, _comparable(manifest)))
     warnings = []
     for task, entries in by_task.items():
         groups: dict[str, list[tuple[Path, JsonObject]]] = {}

@@ -8,7 +8,7 @@ import html
 
 from synpo_bench.reports.grids import Grid
 from synpo_bench.reports.layout import task_tables
-from synpo_bench.reports.report import Report, TaskInfo
+from synpo_bench.reports.report import Report, TaskInfo, header_lines
 
 _HTML_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
@@ -30,6 +30,7 @@ def render_html(report: Report) -> str:
         f"<h1>synpo-bench report: run {escape(report.run_id)}</h1>",
         f"<p class='notes'>results: {escape(str(report.run_dir))}; "
         f"generated {escape(report.generated_at)}</p>",
+        f"<p class='notes'>{escape(header_lines(report)[-1])}</p>",
     ]
     for info in report.tasks:
         body += _task_section(report, info)

@@ -1,9 +1,10 @@
 """The order of a report's tables, and their fit: no table wider than ``PAGE_COLUMNS`` characters.
 
-Per task: the headline table, the paired comparisons (vs the baseline loss, vs the start), the cost, then
-every metric in groups (reports.grids). A table wider than the page (many losses) is cut into parts by
-columns, each part repeating the first column (the loss or metric names), so a terminal, a markdown
-viewer or a browser never folds or scrolls a table; ``grid_width`` is the width rich and markdown draw.
+Per task: the headline table, a tuned run's settings (reports.tuning_tables), the paired comparisons
+(vs the baseline loss, vs the start), the cost, then every metric in groups (reports.grids). A table
+wider than the page (many losses) is cut into parts by columns, each part repeating the first column
+(the loss or metric names), so a terminal, a markdown viewer or a browser never folds or scrolls a
+table; ``grid_width`` is the width rich and markdown draw.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.cells import cell_len
 
 from synpo_bench.reports.grids import Grid, cost_grid, headline_grid, metric_grids, paired_grids
 from synpo_bench.reports.report import Report, TaskInfo
+from synpo_bench.reports.tuning_tables import tuned_headline, tuning_grids
 
 PAGE_COLUMNS = 140
 """The widest a table may be, in characters: a wide terminal, and what fits a 1400 px page. Also the
@@ -28,17 +30,19 @@ class TaskTables:
     paired: list[Grid]
     cost: list[Grid]
     metrics: list[Grid]
+    tuning: list[Grid]
 
     def all(self) -> list[Grid]:
-        return [*self.headline, *self.paired, *self.cost, *self.metrics]
+        return [*self.headline, *self.tuning, *self.paired, *self.cost, *self.metrics]
 
 
 def task_tables(report: Report, info: TaskInfo) -> TaskTables:
     return TaskTables(
-        headline=fitted(headline_grid(report, info)),
+        headline=fitted(tuned_headline(report, info, headline_grid(report, info))),
         paired=[part for grid in paired_grids(report, info) for part in fitted(grid)],
         cost=fitted(cost_grid(report, info)),
         metrics=[part for grid in metric_grids(report, info) for part in fitted(grid)],
+        tuning=[part for grid in tuning_grids(report, info) for part in fitted(grid)],
     )
 
 

@@ -1,10 +1,11 @@
 """Read a run folder into ``Results``, warning about every file that cannot be used.
 
 Layout (docs/CONTRACTS.md): ``results/<run_id>/<task>/<loss>/seed<k>/{manifest.json, metrics.jsonl,
-result.json}``. Reading never stops at a bad file: each problem (corrupt or half-written JSON, a missing
-field, cells of one task trained under different configs) becomes a warning that names the file, and
-the rest still aggregates. ``load_results`` returns the warnings with the frames instead of printing
-them, so every output format can show them.
+result.json}``, or ``<task>/<loss>/<setting label>/seed<k>/`` for a tuned run's cells (reports.tuning),
+whose chosen settings ``reports.selection`` keeps. Reading never stops at a bad file: each problem
+(corrupt or half-written JSON, a missing field, cells of one task trained under different configs)
+becomes a warning that names the file, and the rest still aggregates. ``load_results`` returns the
+warnings with the frames instead of printing them, so every output format can show them.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from synpo_bench.reports.results import (
     COST_PREFIX,
     IDENTITY_KEYS,
     QUALITY_PREFIX,
+    SETTING,
     JsonObject,
     Results,
     ResultsError,
 )
+from synpo_bench.reports.selection import select_settings
 
 Key = TypeVar("Key")
 Row = dict[str, object]
@@ -55,7 +58,18 @@ def resolve_run_dir(path: Path) -> Path:
 
 
 def _cell_folders(run_dir: Path) -> list[Path]:
-    return sorted(p for p in run_dir.glob("*/*/seed*") if p.is_dir())
+    """Shared cells (``task/loss/seed<k>``) and tuned ones (``task/loss/<label>/seed<k>``, a label always
+    holding "=", a seed folder never)."""
+    shared = [p for p in run_dir.glob("*/*/seed*") if "=" not in p.name]
+    tuned = [p for p in run_dir.glob("*/*/*=*/seed*") if "=" not in p.name]
+    return sorted(p for p in (*shared, *tuned) if p.is_dir())
+
+
+def _place(folder: Path) -> tuple[str, str, str]:
+    """(task, loss, setting label) of a cell folder; the label is "" for a shared cell."""
+    if "=" in folder.parent.name:
+        return folder.parent.parent.parent.name, folder.parent.parent.name, folder.parent.name
+    return folder.parent.parent.name, folder.parent.name, ""
 
 
 def _last_activity(run_dir: Path) -> float:
@@ -93,32 +107,36 @@ def load_results(path: Path) -> Results:
     if not rows:
         raise ResultsError(f"no readable cell in '{run_dir}'" + (f": {warnings[0]}" if warnings else ""))
     warnings += config_mismatches(manifests)
-    cells = pd.DataFrame(rows).sort_values(["task", "loss", "seed"], ignore_index=True)
+    cells = pd.DataFrame(rows).sort_values(["task", "loss", SETTING, "seed"], ignore_index=True)
     curves = (
         pd.concat(steps, ignore_index=True)
         if steps
-        else pd.DataFrame(columns=[*IDENTITY_KEYS, "status", "step", "metric", "value"])
+        else pd.DataFrame(columns=[*IDENTITY_KEYS, "status", "step", "metric", "value", SETTING])
     )
     tasks = sorted(cells["task"].unique())
     start = {task: read_start_quality(run_dir / task, warnings) for task in tasks}
-    return Results(
-        run_dir=run_dir,
-        cells=cells,
-        steps=curves,
-        warnings=warnings,
-        start={task: quality for task, quality in start.items() if quality},
-        items=_cell_items(cells, warnings),
-        start_items=_present(
-            {task: read_item_scores(run_dir / task / ITEM_SCORES_FILE, warnings) for task in tasks}
-        ),
+    items = _cell_items(cells, warnings)
+    return select_settings(
+        Results(
+            run_dir=run_dir,
+            cells=cells,
+            steps=curves,
+            warnings=warnings,
+            start={task: quality for task, quality in start.items() if quality},
+            items={(task, loss, seed): f for (task, loss, label, seed), f in items.items() if not label},
+            setting_items={key: frame for key, frame in items.items() if key[2]},
+            start_items=_present(
+                {task: read_item_scores(run_dir / task / ITEM_SCORES_FILE, warnings) for task in tasks}
+            ),
+        )
     )
 
 
-def _cell_items(cells: pd.DataFrame, warnings: list[str]) -> dict[tuple[str, str, int], pd.DataFrame]:
-    """The per-example scores of every done cell that wrote them."""
+def _cell_items(cells: pd.DataFrame, warnings: list[str]) -> dict[tuple[str, str, str, int], pd.DataFrame]:
+    """The per-example scores of every done cell that wrote them, by (task, loss, setting, seed)."""
     done = cells[cells["status"] == "done"]
     found = {
-        (str(row.task), str(row.loss), int(row.seed)): read_item_scores(
+        (str(row.task), str(row.loss), str(row.setting), int(row.seed)): read_item_scores(
             Path(str(row.folder)) / ITEM_SCORES_FILE, warnings
         )
         for row in done.itertuples()
@@ -176,8 +194,9 @@ def _read_cell(folder: Path, warnings: list[str]) -> tuple[Row, JsonObject | Non
     manifest = read_json_object(manifest_path, warnings) if manifest_path.exists() else None
     if manifest is None and not manifest_path.exists():
         warnings.append(f"{manifest_path}: missing; this cell's config is not checked against the others")
-    identity: Row = {"task": folder.parent.parent.name, "loss": folder.parent.name, "seed": seed}
-    row: Row = {**identity, "status": "running", "folder": str(folder)}
+    task, loss, setting = _place(folder)
+    identity: Row = {"task": task, "loss": loss, "seed": seed}
+    row: Row = {**identity, SETTING: setting, "status": "running", "folder": str(folder)}
     result = read_json_object(result_path, warnings) if result_path.exists() else None
     if result_path.exists():
         row["status"] = _status_of(result, result_path, warnings)
@@ -187,6 +206,8 @@ def _read_cell(folder: Path, warnings: list[str]) -> tuple[Row, JsonObject | Non
         if source is not None:
             _check_identity(source, identity, path, warnings)
     row.update(_metadata(row, manifest or {}))
+    config = (manifest or {}).get("config")
+    row["data_seed"] = config.get("data_seed") if isinstance(config, dict) else None
     return row, manifest
 
 
@@ -313,4 +334,5 @@ def _read_metrics(path: Path, row: Row, warnings: list[str]) -> pd.DataFrame | N
     long = frame.melt(id_vars="step", var_name="metric", value_name="value").dropna()
     for key in reversed((*IDENTITY_KEYS, "status")):
         long.insert(0, key, row[key])
+    long[SETTING] = row[SETTING]  # last: a shared run's columns are the ones they always were
     return long

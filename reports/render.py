@@ -15,6 +15,7 @@ JSON (``render_json``) doubles as the baseline file read by ``reports.baseline``
       "paired":  {"baseline_loss", "method", "tasks": {task: {"metrics": [...], "notes": [...],
                   "comparisons": [{"loss", "against" (a loss or "start"), "metric", "difference", "low",
                                    "high", "verdict", "paired", "n_items", "n_seeds"}]}}},
+      "mode": "shared" | "tuned", "tuning": null | {task: ...} (reports.tuning_payload),
       "problems": ["<cell> failed: <reason>", ...], "warnings": ["<file>: <problem>", ...]
     }
 
@@ -41,6 +42,7 @@ from synpo_bench.reports.layout import PAGE_COLUMNS, report_grids
 from synpo_bench.reports.paired import FIELDS as PAIRED_FIELDS
 from synpo_bench.reports.report import Report, header_lines
 from synpo_bench.reports.results import CELL_STATUSES
+from synpo_bench.reports.tuning_payload import tuning_payload, tuning_rows
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
 REPORT_FORMAT = "synpo-bench-report"
@@ -110,6 +112,8 @@ def render_markdown(report: Report) -> str:
         "",
         f"Results: `{report.run_dir}`; generated {report.generated_at}.",
         "",
+        header_lines(report)[-1],
+        "",
     ]
     for grid in report_grids(report):
         lines += [
@@ -146,6 +150,8 @@ CSV_COLUMNS = (
     "status",
     "synthetic",
     *PAIRED_FIELDS,
+    "setting",
+    "wall_clock_s",
 )
 
 
@@ -176,6 +182,8 @@ def render_csv(report: Report) -> str:
                 "synthetic": info[row["task"]].synthetic,
             }
         )
+    for row in tuning_rows(report):
+        writer.writerow({**row, "synthetic": info[str(row["task"])].synthetic})
     return buffer.getvalue()
 
 
@@ -223,6 +231,8 @@ def report_payload(report: Report) -> dict[str, JsonValue]:
         "status": status,
         "task_info": task_info,
         "paired": _paired_payload(report),
+        "mode": report.mode,
+        "tuning": tuning_payload(report),
         "problems": list(report.problems),
         "warnings": list(report.warnings),
     }

@@ -21,6 +21,7 @@ from synpo_bench.reports.paired import Paired, paired_comparisons, significant_b
 from synpo_bench.reports.results import REFERENCE_LOSS, Results
 from synpo_bench.reports.statistics import INTERVAL_METHOD
 from synpo_bench.reports.summaries import cost_summary, problem_cells, quality_summary, status_summary
+from synpo_bench.reports.tuning import Tuning
 
 WIN_RATE = "win_rate"
 """The quality metric comparing a trained model's captions with the starting model's (in %)."""
@@ -70,9 +71,15 @@ class Report:
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
     interval_method: str = INTERVAL_METHOD
+    tuning: Tuning | None = None
+    """A tuned run's choices (``--tune``, reports.selection); None when every loss shared its settings."""
 
     def task(self, name: str) -> TaskInfo | None:
         return next((info for info in self.tasks if info.name == name), None)
+
+    @property
+    def mode(self) -> str:
+        return "shared" if self.tuning is None else "tuned"
 
 
 def build_report(results: Results, baseline_loss: str = REFERENCE_LOSS) -> Report:
@@ -91,11 +98,24 @@ def build_report(results: Results, baseline_loss: str = REFERENCE_LOSS) -> Repor
         problems=problem_cells(results),
         warnings=[*results.warnings, *paired.warnings],
         paired=paired,
+        tuning=results.tuning,
     )
 
 
+MODE_LINES = {
+    "shared": "mode: shared (every loss trained with the same hyper-parameters; `run --tune` tunes each)",
+    "tuned": "mode: tuned (each loss at its best setting on a validation part of the evaluation items; "
+    "task metrics, paired comparisons and the start on the other, test part; see each task's tuned "
+    "settings)",
+}
+
+
 def header_lines(report: Report) -> list[str]:
-    return [f"synpo-bench report: run {report.run_id} ({report.run_dir})", f"generated {report.generated_at}"]
+    return [
+        f"synpo-bench report: run {report.run_id} ({report.run_dir})",
+        f"generated {report.generated_at}",
+        MODE_LINES[report.mode],
+    ]
 
 
 def _task_info(results: Results, task: str) -> TaskInfo:

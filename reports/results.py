@@ -4,7 +4,9 @@
 result.json yet: still training, or killed) or corrupt (an unreadable result.json). Quality metrics are
 columns ``quality:<metric>``, cost fields ``cost:<field>``. ``Results.steps`` is long form, one row per
 (cell, optimizer step, metric) from metrics.jsonl, for curves: columns task, loss, seed, status, step,
-metric (e.g. "loss", "margin"), value. ``reports.reading.load_results`` builds it from a run folder.
+metric (e.g. "loss", "margin"), value, setting. ``setting`` (both frames) is a tuned cell's label
+(reports.tuning), "" for a shared one; a tuned run's ``Results`` keep only each loss's chosen setting.
+``reports.reading.load_results`` builds it from a run folder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from synpo_bench.api.errors import UserError
+from synpo_bench.reports.tuning import Tuning
 
 CELL_STATUSES = ("done", "failed", "running", "corrupt")
 QUALITY_PREFIX = "quality:"
@@ -36,7 +39,8 @@ JsonObject = dict[str, object]
 """A JSON object as read from a results file; values are checked with isinstance before use."""
 
 IDENTITY_KEYS = ("task", "loss", "seed")
-"""The columns that name a cell in both frames."""
+"""The columns that name a cell in both frames (with ``setting``: a tuned cell's label, "" when shared)."""
+SETTING = "setting"
 
 
 class ResultsError(UserError):
@@ -57,6 +61,11 @@ class Results:
     """Per done (task, loss, seed) cell, its per-example scores (``reports.items``), when it wrote them."""
     start_items: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Per task, the starting model's per-example scores (``<task>/item_scores.jsonl``)."""
+    setting_items: dict[tuple[str, str, str, int], pd.DataFrame] = field(default_factory=dict)
+    """Per done tuned (task, loss, setting label, seed) cell, its per-example scores; emptied by
+    ``reports.selection``, which moves the chosen settings' test items to ``items``."""
+    tuning: Tuning | None = None
+    """A tuned run's choices (``reports.selection``); None for a run of shared settings."""
 
     @property
     def run_id(self) -> str:

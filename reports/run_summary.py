@@ -21,8 +21,9 @@ from synpo_bench.reports.grids import summary_grid
 from synpo_bench.reports.layout import fitted
 from synpo_bench.reports.reading import load_results
 from synpo_bench.reports.render import rich_grid
-from synpo_bench.reports.report import build_report
+from synpo_bench.reports.report import Report, build_report
 from synpo_bench.reports.results import ResultsError
+from synpo_bench.reports.tuning import describe_setting
 
 
 class CellName(Protocol):
@@ -60,6 +61,7 @@ def run_summary(
         cached_per_loss = Counter(cell.loss for cell in cached if cell.task == task)
         for grid in fitted(summary_grid(report, info, info.headline, cached_per_loss)):
             parts += rich_grid(grid)
+        parts += _tuned_lines(report, task)
     if results.warnings:
         parts.append(
             Text(
@@ -68,3 +70,21 @@ def run_summary(
             )
         )
     return parts
+
+
+def _tuned_lines(report: Report, task: str) -> list[RenderableType]:
+    """A tuned task: each loss's chosen setting, chosen by what, and what tuning cost beside it."""
+    tuning = report.tuning.tasks.get(task) if report.tuning is not None else None
+    if tuning is None:
+        return []
+    title = f"{task}: tuned, chosen by {tuning.metric} on the validation part (the table: test part)"
+    lines = [Text(title)]
+    for choice in tuning.choices:
+        chosen = describe_setting(choice.chosen) if choice.chosen else "none (no validation score)"
+        lines.append(
+            Text(
+                f"  {choice.loss}: {chosen}; training {choice.wall_clock_all_s:.1f} s for "
+                f"{len(choice.settings)} settings, {choice.wall_clock_chosen_s:.1f} s for the chosen one"
+            )
+        )
+    return [*lines, Text("")]

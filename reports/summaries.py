@@ -110,7 +110,10 @@ def problem_cells(results: Results) -> list[str]:
     """One line per cell that is not done, saying why."""
     lines = []
     for row in results.cells[results.cells["status"] != "done"].itertuples():
-        where = f"{row.task}/{row.loss}/seed{row.seed}"
+        setting = getattr(row, "setting", "")  # a tuned cell's label (reports.tuning)
+        where = "/".join(
+            [str(row.task), str(row.loss), *([str(setting)] if setting else []), f"seed{row.seed}"]
+        )
         if row.status == "failed":
             lines.append(f"{where} failed: {getattr(row, 'error', None) or 'no reason recorded'}")
         elif row.status == "running":

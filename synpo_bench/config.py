@@ -11,7 +11,9 @@ from typing import Any
 from synpo_bench.api.errors import UserError
 from synpo_bench.api.io import content_hash
 from synpo_bench.budgets import Budget
+from synpo_bench.reports.tuning import setting_label
 from synpo_bench.train import TrainSettings
+from synpo_bench.tuning import Setting, loss_settings
 
 DEFAULT_LOSSES = ("dpo", "ipo", "simpo", "orpo", "synpo")
 DEFAULT_TASKS = ("vdc", "vatex")
@@ -57,9 +59,21 @@ class Cell:
     task: str
     loss: str
     seed: int
+    setting: Setting = ()
+    """A tuned cell's setting (``--tune``); () for a cell of the run's shared settings."""
+
+    @property
+    def label(self) -> str:
+        """The setting as a folder name (``reports.tuning.setting_label``); "" when shared."""
+        return setting_label(dict(self.setting)) if self.setting else ""
+
+    @property
+    def name(self) -> str:
+        """``vdc/dpo/seed0``, or ``vdc/dpo/lr=3e-05/seed0`` for a tuned cell: its folder in the run."""
+        return "/".join([self.task, self.loss, *([self.label] if self.setting else []), f"seed{self.seed}"])
 
     def folder(self, run_dir: Path) -> Path:
-        return run_dir / self.task / self.loss / f"seed{self.seed}"
+        return run_dir / self.name
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,9 @@ class RunConfig:
     ref_mode: str = "live"
     train: TrainSettings = field(default_factory=TrainSettings)
     loss_params: dict[str, dict[str, float]] = field(default_factory=dict)
+    tune: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """``--tune``: key (``lr``, ``dpo.beta``) -> values; every loss trains each of its settings
+    (synpo_bench.tuning)."""
     device: str = "auto"
     precision: str = "no"
     lora: bool = False
@@ -99,27 +116,56 @@ class RunConfig:
     rerun: str = "none"
     """"none": skip finished cells; "failed": re-run failed ones; "all": re-run everything."""
     cache_dir: Path = field(default_factory=default_cache_dir)
+    frames: int = 8
+    """Frames per clip, sampled uniformly from a real video (or rendered by the embedded world)."""
+    frame_size: int = 32
+    """Each frame is resized to frame_size x frame_size pixels."""
+    train_projector: bool = False
+    """A vision-language checkpoint's projector trains beside the language model (its vision tower never)."""
+    save_policies: bool = False
+    """Each cell writes its trained policy (LoRA adapters or weights, and the processor) to ``policy/``."""
 
     def cells(self) -> list[Cell]:
         """Every cell of the grid in a fixed order, then this shard's slice of it."""
-        grid = [Cell(t, loss, s) for t in self.tasks for loss in self.losses for s in self.seeds]
+        grid = [
+            Cell(t, loss, s, setting)
+            for t in self.tasks
+            for loss in self.losses
+            for setting in loss_settings(self.tune, loss)
+            for s in self.seeds
+        ]
         return [cell for number, cell in enumerate(grid) if self.shard.takes(number)]
 
     def identity(self) -> dict[str, Any]:
         """What makes results comparable: everything but the grid axes, the output place and the shard.
 
-        Adding a loss or a seed to the same command therefore reuses the finished cells.
+        Adding a loss or a seed to the same command therefore reuses the finished cells; so does adding a
+        value to a ``--tune`` key (a tuned run's identity names its keys, not their values; a run without
+        ``--tune`` has no ``tune`` entry, so its run id is the one it had before tuning existed).
         """
         skip = {"losses", "tasks", "seeds", "out", "run_id", "shard", "rerun", "cache_dir", "device"}
-        return {
-            f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in skip
+        skip.add("save_policies")  # what is kept, not what is trained
+        skip.add("tune")  # its keys only, below
+        identity = {
+            f.name: _jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in skip
+            and not (f.name in OMITTED_AT_DEFAULT and getattr(self, f.name) == f.default)
         }
+        if self.tune:
+            identity["tune"] = sorted(self.tune)
+        return identity
 
     def resolved_run_id(self) -> str:
         return self.run_id or f"run-{content_hash(self.identity(), 10)}"
 
     def run_dir(self) -> Path:
         return self.out / self.resolved_run_id()
+
+
+OMITTED_AT_DEFAULT = frozenset({"train_projector", "frames", "frame_size"})
+"""Settings added after runs were made: left out of the identity while at their default, so an existing
+command keeps its run id (and resumes its finished cells)."""
 
 
 def _jsonable(value: Any) -> Any:

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from synpo_bench.api.losses import Loss
-from synpo_bench.api.models import Batch
+from synpo_bench.api.models import Batch, Policy, policy_logits
 from synpo_bench.api.stats import NonFiniteError, sequence_stats, split_pairs
 from synpo_bench.budgets import Budget
 from synpo_bench.costs import CostMeter, PeakMemory
@@ -51,10 +51,6 @@ class TrainSettings:
     log_every: int = 1
 
 
-def policy_logits(model: nn.Module, batch: Batch) -> Tensor:
-    return model(batch["frames"], batch["input_ids"], batch["attention_mask"])
-
-
 class LiveReference:
     """A frozen copy of the starting policy, run forward on every batch (its cost shows in the step)."""
 
@@ -67,6 +63,30 @@ class LiveReference:
     def logp_sums(self, batch: Batch) -> Tensor:
         with torch.inference_mode():
             return sequence_stats(policy_logits(self.model, batch), batch["labels"]).logp_sum.clone()
+
+
+class AdaptersOffReference:
+    """The policy itself with its LoRA adapters disabled, which is its start (``Policy.frozen_start``):
+    one forward per batch like a live reference, without a second copy of the model in memory (as the
+    SynPO authors' DPO script does with peft)."""
+
+    mode = "adapters-off"
+    forward_passes_per_batch = 1
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def logp_sums(self, batch: Batch) -> Tensor:
+        start = self.policy.frozen_start()
+        if start is None:
+            raise ValueError("adapters-off reference on a policy whose start is not its adapters disabled")
+        was_training = self.policy.training
+        self.policy.eval()  # as the live copy: no dropout in the reference
+        try:
+            with torch.inference_mode(), start:
+                return sequence_stats(policy_logits(self.policy, batch), batch["labels"]).logp_sum.clone()
+        finally:
+            self.policy.train(was_training)
 
 
 class PrecomputedReference:
@@ -99,6 +119,9 @@ class PrecomputedReference:
     def logp_sums(self, batch: Batch) -> Tensor:
         rows = self.table[batch["pair_index"].cpu()]
         return torch.cat([rows[:, 0], rows[:, 1]]).to(batch["input_ids"].device)
+
+
+Reference = LiveReference | AdaptersOffReference | PrecomputedReference
 
 
 @dataclass
@@ -199,7 +222,7 @@ def train_cell(
     budget: Budget,
     settings: TrainSettings,
     accelerator: Accelerator,
-    reference: LiveReference | PrecomputedReference | None,
+    reference: Reference | None,
     metrics_path: Path,
     on_step: Callable[[int, StepRecord], None] | None = None,
 ) -> TrainOutcome:
@@ -247,7 +270,7 @@ def _optimizer_step(
     policy: nn.Module,
     loss: Loss,
     batches: Iterator[Batch],
-    reference: LiveReference | PrecomputedReference | None,
+    reference: Reference | None,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     accelerator: Accelerator,

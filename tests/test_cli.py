@@ -61,7 +61,7 @@ def test_unknown_list_kind_is_one_line_exit_2() -> None:
         (["--shard", "4/4"], "--shard '4/4': need 0 <= i < n"),
         (["--data-dir", "/no/such/dir"], "--data-dir /no/such/dir: no such file or directory"),
         (["--plugin", "no_such_module_x"], "cannot import plug-in module 'no_such_module_x'"),
-        (["--warm-start-steps", "0"], "--warm-start-steps must be at least 1, got 0"),
+        (["--warm-start-steps", "-1"], "--warm-start-steps must be 0 (no warm start) or more, got -1"),
         (["--warm-start-batch-size", "0"], "--warm-start-batch-size must be at least 1, got 0"),
         (["--judge", "http://127.0.0.1:9/v1"], "--judge-model is required"),
         (["--tasks", "nlp:synpo_mc"], "nlp: tasks score the policies trained on a video task; add one"),

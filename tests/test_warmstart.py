@@ -15,13 +15,8 @@ import torch
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.api.tasks import CaptionExample, TaskData, get_task
 from synpo_bench.models import VideoLM, build_model, warm_start
-from synpo_bench.models.warmstart import (
-    MAX_STEPS,
-    MIN_STEPS,
-    _sft_batches,
-    default_steps,
-    token_cross_entropy,
-)
+from synpo_bench.models.sft import _sft_batches, token_cross_entropy
+from synpo_bench.models.warmstart import MAX_STEPS, MIN_STEPS, default_steps
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -69,6 +69,14 @@ class TaskData:
     for caption tasks, whose pairs are sampled from the warm-started model and rated by a judge."""
     eval_pairs: list[PreferencePair] = field(default_factory=list)
     """Held-out pairs the data set gives, for preference accuracy."""
+
+
+@runtime_checkable
+class ReadsVideo(Protocol):
+    """An adapter whose clips have a frame count and size the run sets (``--frames``, ``--frame-size``)."""
+
+    n_frames: int
+    frame_size: int
 
 
 class TaskAdapter(ABC):

@@ -48,12 +48,46 @@ def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
     params: dict[str, dict[str, float]] = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        loss, dot, name = key.partition(".")
-        try:
-            value = float(raw)
-        except ValueError:
-            value = None
+        loss, dot, name = _param_key(key)
+        value = _number(raw)
         if not sep or not dot or value is None:
             raise UserError(f"--param '{item}' must look like LOSS.NAME=NUMBER, e.g. synpo.alpha=20")
-        params.setdefault(loss.strip(), {})[name.strip()] = value
+        params.setdefault(loss, {})[name] = value
     return params
+
+
+def parse_tune(items: list[str]) -> dict[str, tuple[float, ...]]:
+    """``["lr=1e-5,3e-5", "dpo.beta=0.05,0.1"]`` -> ``{"lr": (1e-05, 3e-05), "dpo.beta": (0.05, 0.1)}``.
+
+    Keys are kept as written (``LOSS.PARAM`` the way ``--param`` reads it) and values in their order, an
+    empty list or a repeated value included: whether they can be tuned is ``validation``'s to say."""
+    tune: dict[str, tuple[float, ...]] = {}
+    example = "e.g. --tune lr=1e-5,3e-5 or --tune dpo.beta=0.05,0.1"
+    for item in items:
+        key, sep, raw = item.partition("=")
+        loss, dot, name = _param_key(key)
+        key = f"{loss}.{name}" if dot else key.strip()
+        if not sep or not key or (dot and not (loss and name)):
+            raise UserError(f"--tune '{item}' must look like KEY=V1,V2,... ({example})")
+        values = [part.strip() for part in raw.split(",") if part.strip()]
+        numbers = [_number(value) for value in values]
+        bad = [value for value, number in zip(values, numbers, strict=True) if number is None]
+        if bad:
+            raise UserError(f"--tune {key}: '{bad[0]}' is not a number ({example})")
+        if key in tune:
+            raise UserError(f"--tune {key} is given twice; list all its values once, e.g. {key}=1e-5,3e-5")
+        tune[key] = tuple(number for number in numbers if number is not None)
+    return tune
+
+
+def _param_key(key: str) -> tuple[str, str, str]:
+    """``" dpo . beta"`` -> (``dpo``, ``.``, ``beta``): a ``LOSS.NAME`` key, spaces dropped."""
+    loss, dot, name = key.partition(".")
+    return loss.strip(), dot, name.strip()
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

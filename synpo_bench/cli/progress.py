@@ -69,14 +69,12 @@ class RichObserver(RunObserver):
     def cell_started(self, cell: Cell, total_steps: int | None) -> None:
         if self.current is not None:
             self.progress.remove_task(self.current)
-        label = f"{cell.task}/{cell.loss}/seed{cell.seed}"
+        label = cell.name
         self.current = self.progress.add_task(label, total=total_steps)
 
     def cell_step(self, cell: Cell, step: int, record: StepRecord) -> None:
         if self.current is not None:
-            description = (
-                f"{cell.task}/{cell.loss}/seed{cell.seed} loss={record.get('loss', float('nan')):.4f}"
-            )
+            description = f"{cell.name} loss={record.get('loss', float('nan')):.4f}"
             self.progress.update(self.current, completed=step, description=description)
 
     def cell_finished(self, report: CellReport) -> None:
@@ -84,4 +82,4 @@ class RichObserver(RunObserver):
         if self.plain:
             cell, cost = report.cell, report.result.get("cost", {})
             seconds = f" in {cost['wall_clock_s']:.1f} s" if "wall_clock_s" in cost else ""
-            self.progress.console.log(f"{cell.task}/{cell.loss}/seed{cell.seed}: {report.status}{seconds}")
+            self.progress.console.log(f"{cell.name}: {report.status}{seconds}")

@@ -10,7 +10,7 @@ import typer
 from synpo_bench.api.registry import import_plugins
 from synpo_bench.budgets import Budget
 from synpo_bench.cli.errors import console, errors, styled_line, user_errors
-from synpo_bench.cli.parsing import parse_params, parse_seeds, split_names, split_tasks
+from synpo_bench.cli.parsing import parse_params, parse_seeds, parse_tune, split_names, split_tasks
 from synpo_bench.cli.progress import RichObserver
 from synpo_bench.config import (
     DEFAULT_LOSSES,
@@ -51,7 +51,9 @@ def run_command(
     model: Annotated[
         str | None,
         typer.Option(
-            help="A local Hugging Face checkpoint path or cached name (default: the tiny video-LM)."
+            help="A local Hugging Face checkpoint path or cached name (default: the tiny video-LM): a "
+            "vision-language model (Qwen2-VL, Qwen2.5-VL, LLaVA-OneVision, ...) with its processor, or a "
+            "causal LM that gets a frame encoder."
         ),
     ] = None,
     data_dir: Annotated[
@@ -72,6 +74,15 @@ def run_command(
     ] = DEFAULT_LR,
     param: Annotated[
         list[str] | None, typer.Option(help="Loss hyper-parameter override LOSS.NAME=VALUE (repeatable).")
+    ] = None,
+    tune: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Tune instead of sharing: KEY=V1,V2,... (repeatable), KEY a training key (lr, warmup_ratio, "
+            "weight_decay, max_grad_norm; overrides --lr) or LOSS.PARAM, e.g. --tune lr=1e-5,3e-5 --tune "
+            "dpo.beta=0.05,0.1. Each loss trains every setting; the report picks its best on a validation "
+            "part of the eval items and shows it on the rest."
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="Mixed precision: no, fp16 or bf16.")] = "no",
@@ -99,6 +110,31 @@ def run_command(
             "in memory; the step count stays the same, so the warm start sees fewer examples."
         ),
     ] = None,
+    frames: Annotated[
+        int, typer.Option(help="Frames per clip, sampled uniformly from each video (or rendered).")
+    ] = 8,
+    frame_size: Annotated[int, typer.Option(help="Each frame resized to SIZE x SIZE pixels.")] = 32,
+    no_warm_start: Annotated[
+        bool,
+        typer.Option(
+            "--no-warm-start",
+            help="Start preference training from --model as it is, without the SFT warm start (for a "
+            "checkpoint that already captions; same as --warm-start-steps 0).",
+        ),
+    ] = False,
+    train_projector: Annotated[
+        bool,
+        typer.Option(
+            help="With a vision-language --model: train its projector too (its vision tower stays frozen)."
+        ),
+    ] = False,
+    save_policies: Annotated[
+        bool,
+        typer.Option(
+            help="Write each cell's trained policy to CELL/policy: LoRA adapters (peft) or the weights, "
+            "with the processor, loadable with from_pretrained."
+        ),
+    ] = False,
     shard: Annotated[str, typer.Option(help="Run slice i of n of the grid (0-based), e.g. 0/4.")] = "0/1",
     rerun: Annotated[str, typer.Option(help="Re-run finished cells: none, failed or all.")] = "none",
     plugin: Annotated[
@@ -131,10 +167,15 @@ def run_command(
             ref_mode=ref_mode,
             train=TrainSettings(batch_size=batch_size, grad_accum=grad_accum, lr=lr),
             loss_params=parse_params(param or []),
+            tune=parse_tune(tune or []),
             device=device,
             precision=precision,
             lora=lora,
-            warm_start_steps=warm_start_steps,
+            warm_start_steps=0 if no_warm_start else warm_start_steps,
+            train_projector=train_projector,
+            frames=frames,
+            frame_size=frame_size,
+            save_policies=save_policies,
             warm_start_batch_size=warm_start_batch_size,
             judge=judge,
             judge_model=judge_model,
@@ -157,7 +198,7 @@ def run_command(
     for report in (r for r in reports if r.status == "busy"):
         cell = report.cell
         message = (
-            f"{cell.task}/{cell.loss}/seed{cell.seed}: being trained by {report.result['claimed_by']}, "
+            f"{cell.name}: being trained by {report.result['claimed_by']}, "
             "so this run left it; run the same command again once that run ends to include it"
         )
         errors.print(styled_line("skipped ", "yellow", message), highlight=False, soft_wrap=True)
@@ -165,9 +206,7 @@ def run_command(
     for report in failed:
         error = report.result.get("error") or {}
         cell = report.cell
-        message = (
-            f"{cell.task}/{cell.loss}/seed{cell.seed} at step {error.get('step')}: {error.get('reason')}"
-        )
+        message = f"{cell.name} at step {error.get('step')}: {error.get('reason')}"
         errors.print(styled_line("failed ", "red", message), highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 from transformers import (
@@ -35,6 +36,10 @@ CACHE_NAME = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ e
 
 class ModelLoadError(ValueError, UserError):
     """A model name or path that cannot be loaded (missing, offline, or not a causal LM)."""
+
+
+ADAPTER_SEED = 0
+"""LoRA adapters start from the same random A matrices in every run and cell."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +75,9 @@ def load_pretrained_lm(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerB
 
     Raises ``ModelLoadError`` naming ``name`` instead of a hub traceback when it cannot be loaded.
     """
-    local = Path(name).expanduser()
-    looks_like_path = local.is_absolute() or name.startswith((".", "~")) or local.exists()
-    if looks_like_path and not local.is_dir():
-        raise ModelLoadError(f"--model {name}: no such folder (expected a local Hugging Face checkpoint)")
-    local_only = looks_like_path or _offline()
-    source = str(local) if looks_like_path else name
+    source, local_only = checkpoint_source(name)
+    local = Path(source)
+    looks_like_path = local.is_dir()
     try:
         lm = AutoModelForCausalLM.from_pretrained(source, local_files_only=local_only)
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
@@ -96,6 +98,16 @@ def load_pretrained_lm(name: str) -> tuple[PreTrainedModel, PreTrainedTokenizerB
             f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         ) from None
     return lm, tokenizer
+
+
+def checkpoint_source(name: str) -> tuple[str, bool]:
+    """What ``from_pretrained`` is given for ``--model name`` (a folder, or a hub name) and whether it
+    may look beyond the local files; raises ``ModelLoadError`` for a path that is not a folder."""
+    local = Path(name).expanduser()
+    looks_like_path = local.is_absolute() or name.startswith((".", "~")) or local.exists()
+    if looks_like_path and not local.is_dir():
+        raise ModelLoadError(f"--model {name}: no such folder (expected a local Hugging Face checkpoint)")
+    return (str(local), True) if looks_like_path else (name, _offline())
 
 
 def _damaged_safetensors(folder: Path) -> list[str]:
@@ -123,18 +135,38 @@ def _offline() -> bool:
 
 def apply_lora(lm: PreTrainedModel, *, rank: int = 8, alpha: int = 16) -> Any:
     """peft LoRA on every linear layer of the LM (the output head excepted)."""
+    return peft_lora(lm, "all-linear", rank=rank, alpha=alpha)
+
+
+def peft_lora(
+    model: PreTrainedModel,
+    targets: str | list[str],
+    *,
+    modules_to_save: list[str] | None = None,
+    rank: int = 8,
+    alpha: int = 16,
+) -> Any:
+    """peft LoRA adapters on ``targets`` (peft's ``target_modules``), ``modules_to_save`` trained in full."""
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError:
         raise ModelLoadError(
             "LoRA needs the optional dependency peft: pip install 'synpo-bench[lora]' (or pip install peft)"
         ) from None
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear")
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=0.0,
+        target_modules=targets,
+        modules_to_save=modules_to_save or None,
+    )
     with warnings.catch_warnings():
         # peft reads transformers' deprecated ``is_gradient_checkpointing``: a warning between the two
         # libraries that a user of this tool cannot act on.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
-        return get_peft_model(lm, config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ADAPTER_SEED)  # the same adapters every run: A is random (B starts at 0)
+            return get_peft_model(model, config)
 
 
 def unwrap_lora(lm: nn.Module) -> nn.Module:

@@ -65,6 +65,7 @@ class VideoLM(nn.Module):
         self.projector = Projector(vision.width, vision.hidden_size)
         self.keeps_logits = keeps_logits(lm)
         self.cache_key: str | None = None
+        self.start_path: str | None = None
         """The warm-start cache key of these weights, when they came from one (names them in other caches)."""
 
     # ------------------------------------------------------------------------------------------ basics
@@ -76,6 +77,15 @@ class VideoLM(nn.Module):
     def language_model(self) -> PreTrainedModel:
         """The LM without its peft wrapper (the adapters stay injected): the model lm-eval scores."""
         return cast(PreTrainedModel, unwrap_lora(self.lm))
+
+    def frozen_start(self) -> None:
+        """Never: the frame encoder and projector train in full even under LoRA, so disabling the
+        adapters does not give the start back (a reference needs a copy)."""
+        return None
+
+    def save_trained(self, path: Path | str) -> None:
+        """The whole policy (``save``): the frame encoder is new, so there is no base to add adapters to."""
+        self.save(path)
 
     @property
     def n_frame_tokens(self) -> int:
@@ -281,3 +291,10 @@ class VideoLM(nn.Module):
             return
         self.lm = apply_lora(self.lm, rank=rank, alpha=alpha)
         self.lora = True
+
+    def restart_lora(self) -> None:
+        """Merge the trained adapters into the LM and add fresh ones (what a reload of ``save`` gives)."""
+        if self.lora:
+            self.lm = self.lm.merge_and_unload()
+            self.lora = False
+            self.enable_lora()

@@ -13,23 +13,20 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from synpo_bench.api.io import Warn, content_hash, python_warning
-from synpo_bench.api.models import Batch
-from synpo_bench.api.stats import IGNORE_INDEX
+from synpo_bench.api.models import Policy
 from synpo_bench.api.tasks import CaptionExample
 from synpo_bench.models.build import build_model
 from synpo_bench.models.lm import TinyLMConfig
-from synpo_bench.models.video_lm import VideoLM
+from synpo_bench.models.sft import MIN_LR_FRACTION, WARMUP_FRACTION, Progress, train_sft
 from synpo_bench.models.vision import VisionConfig
 from synpo_bench.models.warmstart_store import load_entry, save_entry
 
@@ -37,6 +34,10 @@ WARM_START_VERSION = "3"
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_LR = 1e-3
+"""For the tiny default, trained from scratch."""
+CHECKPOINT_LR, CHECKPOINT_LORA_LR = 2e-5, 1e-4
+"""For a pretrained checkpoint (full weights, or LoRA adapters): the usual SFT rates of LLaVA-style
+instruction tuning; the tiny default's rate would wipe out what the checkpoint knows."""
 DEFAULT_EPOCHS = 11.0
 """Passes over the examples when ``steps`` is not given (each pass draws one reference per example)."""
 MIN_STEPS, MAX_STEPS = 40, 1500
@@ -45,11 +46,6 @@ two and a half minutes of SFT on two CPU cores for the default world (3584 examp
 Measured on the default world: 1000 steps reach 32% fact accuracy on the judge, 1232 steps 35%; lr 2e-3
 learns the grammar but not the frames (16%). Grounding comes late and abruptly, so fewer steps is not a
 safe way to save time."""
-WARMUP_FRACTION = 0.05
-MIN_LR_FRACTION = 0.1
-
-Progress = Callable[[int, int, float], None]
-"""``progress(step, total_steps, loss)``."""
 
 
 @dataclass(frozen=True)
@@ -82,14 +78,19 @@ def warm_start(
     cache_dir: Path,
     steps: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    lr: float = DEFAULT_LR,
+    lr: float | None = None,
     lora: bool = False,
+    train_projector: bool = False,
+    device: torch.device | None = None,
     progress: Progress | None = None,
     warn: Warn | None = None,
-) -> tuple[VideoLM, WarmStartInfo]:
+) -> tuple[Policy, WarmStartInfo]:
     """SFT the policy on ``examples`` (or load the cached result of the same SFT); see the module docstring.
 
-    ``steps=None`` picks ``DEFAULT_EPOCHS`` passes over the examples, clamped to ``[MIN_STEPS, MAX_STEPS]``.
+    ``steps=None`` picks ``DEFAULT_EPOCHS`` passes over the examples, clamped to ``[MIN_STEPS, MAX_STEPS]``;
+    ``steps=0`` is no warm start (a checkpoint that already captions): the policy as built, uncached.
+    ``lr=None``: ``DEFAULT_LR`` for the tiny default, ``CHECKPOINT_LR`` (or ``CHECKPOINT_LORA_LR``) for a
+    checkpoint. ``device``: where the policy is trained and returned (default: where it was built, the CPU).
     ``lora=True`` trains LoRA adapters on the LM (the encoder and projector fully); the checkpoint keeps
     them merged and the returned model carries fresh adapters for preference training. A cache entry that
     does not load is reported through ``warn`` (one line; default: a ``RuntimeWarning``) and rebuilt.
@@ -103,9 +104,11 @@ def warm_start(
         raise ValueError(f"no frames for {len(missing)} clip(s) of the examples, e.g. '{missing[0]}'")
     configure_threads()
     steps = default_steps(len(examples), batch_size) if steps is None else int(steps)
-    if steps < 1 or batch_size < 1 or lr <= 0:
+    if lr is None:
+        lr = DEFAULT_LR if model is None else CHECKPOINT_LORA_LR if lora else CHECKPOINT_LR
+    if steps < 0 or batch_size < 1 or lr <= 0:
         raise ValueError(
-            f"warm start needs steps >= 1, batch_size >= 1 and lr > 0 (got {steps}, {batch_size}, {lr})"
+            f"warm start needs steps >= 0, batch_size >= 1 and lr > 0 (got {steps}, {batch_size}, {lr})"
         )
     frame_shape = (
         tuple(int(v) for v in next(iter(frames[e.clip_id] for e in examples)).shape)
@@ -122,17 +125,33 @@ def warm_start(
         lr=lr,
         lora=lora,
         frame_shape=frame_shape,
+        train_projector=train_projector,
     )
     target = Path(cache_dir) / key
+    # Without frames the prompt is the input (a question), so the tokenizer must cover it too; with
+    # frames the prompts are a handful of fixed instructions, spelled well enough by caption pieces.
+    texts = [t for e in examples for t in ((*e.references, e.prompt) if not frames else e.references)]
+    if steps == 0:
+        policy = build_model(
+            model, seed=seed, frame_shape=frame_shape, texts=texts, lora=lora, train_projector=train_projector
+        )  # type: ignore[arg-type]
+        policy.to(device or policy.device)
+        policy.cache_key = key
+        policy.start_path = model
+        seconds = time.perf_counter() - start
+        info = WarmStartInfo(key, target, 0, batch_size, lr, math.nan, seconds, 0.0, False, len(examples))
+        return policy, info
     loaded = load_entry(target, lora, warn or python_warning)
     cached = loaded is not None
     if loaded is not None:
         policy, final_loss, train_seconds = loaded
+        policy.to(device or policy.device)
+        policy.start_path = str(target)
     else:
-        # Without frames the prompt is the input (a question), so the tokenizer must cover it too; with
-        # frames the prompts are a handful of fixed instructions, spelled well enough by caption pieces.
-        texts = [t for e in examples for t in ((*e.references, e.prompt) if not frames else e.references)]
-        policy = build_model(model, seed=seed, frame_shape=frame_shape, texts=texts, lora=lora)  # type: ignore[arg-type]
+        policy = build_model(
+            model, seed=seed, frame_shape=frame_shape, texts=texts, lora=lora, train_projector=train_projector
+        )  # type: ignore[arg-type]
+        policy.to(device or policy.device)  # the SFT runs where the cells will
         train_start = time.perf_counter()
         final_loss = train_sft(
             policy, examples, frames, steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress
@@ -149,10 +168,13 @@ def warm_start(
             "seed": seed,
             "model": model,
             "lora": lora,
+            "train_projector": train_projector,
             "n_examples": len(examples),
             "version": WARM_START_VERSION,
         }
-        save_entry(policy, record, target, warn or python_warning)
+        stored = save_entry(policy, record, target, warn or python_warning)
+        policy.start_path = str(target) if stored else None
+        policy.restart_lora()  # the same start as a cached run's: SFT merged in, fresh adapters
     policy.cache_key = key
     info = WarmStartInfo(
         key,
@@ -227,9 +249,13 @@ def warm_start_key(
     lr: float,
     lora: bool,
     frame_shape: tuple[int, ...],
+    train_projector: bool = False,
 ) -> str:
+    # train_projector enters the key only when set, so the keys of existing cache entries stay valid.
+    extra = {"train_projector": True} if train_projector else {}
     return content_hash(
         {
+            **extra,
             "version": WARM_START_VERSION,
             "model": model_identity(model),
             "frame_shape": list(frame_shape),
@@ -244,91 +270,3 @@ def warm_start_key(
         },
         16,
     )
-
-
-# -------------------------------------------------------------------------------------------- training
-
-
-def train_sft(
-    policy: VideoLM,
-    examples: Sequence[CaptionExample],
-    frames: Mapping[str, np.ndarray],
-    *,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    progress: Progress | None = None,
-) -> float:
-    """Token cross-entropy on the references, AdamW with warmup and cosine decay; returns the final loss."""
-    trainable = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-    warmup = max(1, math.ceil(WARMUP_FRACTION * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, warmup, steps))
-    batches = _sft_batches(policy, examples, frames, batch_size, seed)
-    policy.train()
-    losses: list[float] = []
-    for step in range(1, steps + 1):
-        batch = next(batches)
-        logits = policy(batch["frames"], batch["input_ids"], batch["attention_mask"])
-        loss = token_cross_entropy(logits, batch["labels"].to(logits.device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-        if progress is not None:
-            progress(step, steps, losses[-1])
-    tail = losses[-max(1, steps // 10) :]
-    return float(sum(tail) / len(tail))
-
-
-def _lr_factor(step: int, warmup: int, total: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross-entropy with the HF shift (logit t predicts label t+1): the mean over sequences of each
-    sequence's mean over its labelled tokens.
-
-    Averaging per sequence, not over all tokens of the batch, keeps a 60-token description from
-    outweighing a 6-token camera caption ten to one: the short dimensions carry most of the visual facts
-    per token, and learning to ground them is what the warm start is for.
-    """
-    targets = labels[:, 1:]
-    token_loss = F.cross_entropy(
-        logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-    ).view_as(targets)
-    mask = targets != IGNORE_INDEX
-    per_sequence = (token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-    return per_sequence.mean()
-
-
-def _sft_batches(
-    policy: VideoLM,
-    examples: Sequence[CaptionExample],
-    frames: Mapping[str, np.ndarray],
-    batch_size: int,
-    seed: int,
-) -> Iterator[Batch]:
-    """Endless shuffled batches of ``batch_size`` examples, one random reference drawn per example.
-
-    Batches mix tasks and lengths on purpose. Batches sorted by length (to save padding) hold one caption
-    kind each, since each kind has its own length, and the LM then learns to tie the frames to each
-    prompt far more slowly. Measured on the default world (1232 steps): length-sorted token-budget
-    batches reached 29% VDC fact accuracy at a final loss of 0.99, mixed batches 35% at 0.82 (21% vs.
-    30% on data seed 1), for about a quarter more time per step (the padding). Three length buckets
-    with the kinds mixed inside each were faster (109 s) and reached 37% on seed 0, but 23% on seed 1.
-    """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
-    while True:
-        order = rng.permutation(len(examples))
-        for start in range(0, len(order), batch_size):
-            chosen = [examples[i] for i in order[start : start + batch_size]]
-            references = [e.references[int(rng.integers(len(e.references)))] for e in chosen]
-            clips = [frames[e.clip_id] for e in chosen] if frames else None
-            yield policy.collate(clips, [e.prompt for e in chosen], references)

@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from synpo_bench.api.io import Warn, create_temp_dir, follow_umask, one_line
-from synpo_bench.models.video_lm import VideoLM
+from synpo_bench.api.models import Policy
+from synpo_bench.models.build import load_policy
 
 
-def load_entry(target: Path, lora: bool, warn: Warn) -> tuple[VideoLM, float, float] | None:
+def load_entry(target: Path, lora: bool, warn: Warn) -> tuple[Policy, float, float] | None:
     """The entry's model, final loss and training seconds; None when there is none, or when it does not
     load (reported, and set aside so that the rebuilt entry can take its place)."""
     if not (target / "warmstart.json").is_file():
         return None
     try:
         saved = json.loads((target / "warmstart.json").read_text())
-        policy = VideoLM.load(target, lora=lora)
+        policy = load_policy(target, lora=lora)
         return policy, float(saved["final_loss"]), float(saved["train_seconds"])
     except Exception as error:  # any damage (safetensors, torch, JSON, tokenizer) costs a rebuild only
         warn(f"warm-start cache entry {target} does not load ({one_line(error)}); training it again")
@@ -39,19 +40,21 @@ def discard(target: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def save_entry(policy: VideoLM, record: dict[str, Any], target: Path, warn: Warn) -> None:
+def save_entry(policy: Policy, record: dict[str, Any], target: Path, warn: Warn) -> bool:
     """Fill a temporary folder beside ``target`` and rename it into place: complete or absent.
 
     A failure to store (a full disk, a read-only cache) is reported, never fatal: the trained model is
-    in memory and the run goes on; the next run trains the entry again.
+    in memory and the run goes on; the next run trains the entry again. Returns whether it was stored.
     """
     try:
         _save(policy, record, target)
     except Exception as error:
         warn(f"could not store the warm start in the cache at {target} ({one_line(error)}); this run goes on")
+        return False
+    return True
 
 
-def _save(policy: VideoLM, record: dict[str, Any], target: Path) -> None:
+def _save(policy: Policy, record: dict[str, Any], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = create_temp_dir(target)  # not mkdtemp: its 0700 would make the cache entry private
     try:

@@ -24,9 +24,11 @@ from synpo_bench.run.observer import CellReport, RunObserver
 from synpo_bench.run.prepare import PreparedTask
 from synpo_bench.run.record import manifest, outcome_fields, result_skeleton
 from synpo_bench.tasks.metrics.caption import caption_metrics_implementation
-from synpo_bench.train import LiveReference, PrecomputedReference, train_cell
+from synpo_bench.train import AdaptersOffReference, LiveReference, PrecomputedReference, Reference, train_cell
+from synpo_bench.tuning import loss_overrides, train_settings
 
-Reference = LiveReference | PrecomputedReference
+POLICY_FOLDER = "policy"
+"""Where ``--save-policies`` writes a cell's trained policy (adapters, or weights) and processor."""
 
 
 def pair_batches(
@@ -46,6 +48,17 @@ def pair_batches(
             yield batch
 
     return make
+
+
+def reference_mode(asked: str, loss: Loss, policy: Policy) -> str:
+    """What the cell's reference is: none, live (a frozen copy), adapters-off (the policy with its LoRA
+    adapters disabled: the same start with no copy; taken for ``live`` whenever the policy offers it) or
+    precomputed."""
+    if not loss.needs_reference:
+        return "none"
+    if asked == "live" and policy.frozen_start() is not None:
+        return AdaptersOffReference.mode
+    return asked
 
 
 class CellRunner:
@@ -72,8 +85,9 @@ class CellRunner:
         folder = cell.folder(self.run_dir)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "result.json").unlink(missing_ok=True)
-        loss = get_loss(cell.loss, **config.loss_params.get(cell.loss, {}))
-        ref_mode = config.ref_mode if loss.needs_reference else "none"
+        params = {**config.loss_params.get(cell.loss, {}), **loss_overrides(cell.setting, cell.loss)}
+        loss = get_loss(cell.loss, **params)
+        ref_mode = reference_mode(config.ref_mode, loss, prepared.base_model)
         cell_manifest = manifest(
             config,
             cell,
@@ -120,13 +134,16 @@ class CellRunner:
             loss=loss,
             make_batches=self._batches(prepared, policy, cell.seed),
             budget=config.budget,
-            settings=config.train,
+            settings=train_settings(config.train, cell.setting),  # --tune's shared keys, if any
             accelerator=self.accelerator,
             reference=reference,
             metrics_path=folder / "metrics.jsonl",
             on_step=lambda step, record: self.observer.cell_step(cell, step, record),
         )
         result.update(outcome_fields(config, outcome))
+        if config.save_policies and outcome.failure is None:
+            self.observer.stage(f"{cell.task}/{cell.loss}: saving the trained policy")
+            self.accelerator.unwrap_model(policy).save_trained(folder / POLICY_FOLDER)
         if outcome.failure is None:
             result["quality"], result["eval_s"] = self.evaluator.evaluate_policy(
                 self.accelerator.unwrap_model(policy),
@@ -140,7 +157,10 @@ class CellRunner:
     def _reference(self, prepared: PreparedTask, cell: Cell, loss: Loss, policy: Policy) -> Reference | None:
         if not loss.needs_reference:
             return None
-        if self.config.ref_mode == "live":
+        mode = reference_mode(self.config.ref_mode, loss, policy)
+        if mode == AdaptersOffReference.mode:
+            return AdaptersOffReference(policy)
+        if mode == LiveReference.mode:
             return LiveReference(policy)
         if prepared.name not in self._precomputed:
             self.observer.stage(f"{cell.task}: precomputing reference log-probabilities (once per data set)")

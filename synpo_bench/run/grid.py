@@ -84,7 +84,7 @@ class GridRunner:
             held.release()
 
     def _busy(self, cell: Cell, owner: Owner) -> CellReport:
-        message = f"{cell.task}/{cell.loss}/seed{cell.seed}: being trained by {owner.describe()}; skipped"
+        message = f"{cell.name}: being trained by {owner.describe()}; skipped"
         self.observer.stage(message)
         return CellReport(cell, "busy", {"claimed_by": owner.describe()})
 

@@ -17,7 +17,14 @@ from synpo_bench.api.errors import UserError
 from synpo_bench.api.io import content_hash, write_json_atomic
 from synpo_bench.api.judges import CandidateRater, Judge, make_judge
 from synpo_bench.api.models import Policy
-from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskAdapter, TaskData, get_task
+from synpo_bench.api.tasks import (
+    CaptionExample,
+    PreferencePair,
+    ReadsVideo,
+    TaskAdapter,
+    TaskData,
+    get_task,
+)
 from synpo_bench.config import RunConfig
 from synpo_bench.models import warm_start
 from synpo_bench.models.warmstart import DEFAULT_BATCH_SIZE
@@ -85,7 +92,7 @@ class TaskPreparer:
         """The task's data, and every check the settings and the data already decide (a source of pairs,
         --pairs naming the task's clips, a judge that can score the eval data): run for every task before
         the first warm start, so no mistake surfaces after minutes of training."""
-        adapter = get_task(task)()
+        adapter = self._adapter(task)
         self.observer.stage(f"{task}: loading data")
         data = adapter.load(self.config.data_dir, seed=self.config.data_seed, size=self.config.size)
         given = self._given_pairs(task, data)
@@ -106,6 +113,8 @@ class TaskPreparer:
             steps=config.warm_start_steps,
             batch_size=config.warm_start_batch_size or DEFAULT_BATCH_SIZE,
             lora=config.lora,
+            train_projector=config.train_projector,
+            device=self.evaluator.device,
             progress=lambda step, total, loss: self.observer.stage_progress("warm start (SFT)", step, total),
             warn=self._warn,
         )
@@ -183,6 +192,13 @@ class TaskPreparer:
             )
         return pairs, {"source": str(path), "kept": len(pairs), "skipped_lines": len(skipped)}
 
+    def _adapter(self, name: str) -> TaskAdapter:
+        """The task's adapter, a video task's clips at the run's frame count and size."""
+        adapter = get_task(name)()
+        if isinstance(adapter, ReadsVideo):
+            adapter.n_frames, adapter.frame_size = self.config.frames, self.config.frame_size
+        return adapter
+
     def _warm_start_examples(self, adapter: TaskAdapter, data: TaskData) -> list[CaptionExample]:
         if not data.synthetic or adapter.name not in EMBEDDED_WORLD_TASKS:
             return data.train
@@ -192,7 +208,7 @@ class TaskPreparer:
             source = (
                 data
                 if name == adapter.name
-                else get_task(name)().load(None, seed=self.config.data_seed, size=self.config.size)
+                else self._adapter(name).load(None, seed=self.config.data_seed, size=self.config.size)
             )
             examples += source.train
         return examples

@@ -50,8 +50,9 @@ def manifest(
     caption_metrics: str,
     device: str,
 ) -> dict[str, Any]:
-    """``manifest.json``: everything needed to say what this cell ran, written when it starts."""
-    return {
+    """``manifest.json``: everything needed to say what this cell ran, written when it starts; a tuned
+    cell's also has its ``setting`` (``--tune`` key -> value), which overrides ``config``'s."""
+    found = {
         "run_id": config.resolved_run_id(),
         "task": cell.task,
         "loss": cell.loss,
@@ -70,11 +71,16 @@ def manifest(
         "device": device,
         "started_at": datetime.now(timezone.utc).isoformat(),
     }
+    if cell.setting:
+        found["setting"] = dict(cell.setting)
+    return found
 
 
 def result_skeleton(cell_manifest: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``result.json`` known before training (a failed cell still has them)."""
-    result = {key: cell_manifest[key] for key in RESULT_KEYS_FROM_MANIFEST}
+    result = {
+        key: cell_manifest[key] for key in (*RESULT_KEYS_FROM_MANIFEST, "setting") if key in cell_manifest
+    }
     result["budget"] = cell_manifest["budget"]
     return result
 

@@ -16,7 +16,7 @@ import torch
 
 from synpo_bench.api.facts import ClipFacts
 from synpo_bench.api.judges import Judge
-from synpo_bench.api.models import Policy, pair_rows
+from synpo_bench.api.models import Policy, pair_rows, policy_logits
 from synpo_bench.api.stats import sequence_stats, split_pairs
 from synpo_bench.api.tasks import CaptionExample, PreferencePair
 
@@ -32,7 +32,7 @@ def heldout_preference_accuracy(
         for start in range(0, len(pairs), batch_size):
             batch = pair_rows(model.collate, pairs[start : start + batch_size], frames)
             batch = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            logits = model(batch["frames"], batch["input_ids"], batch["attention_mask"])
+            logits = policy_logits(model, batch)
             stats = split_pairs(sequence_stats(logits, batch["labels"]))
             wins += int((stats.chosen_logp_mean > stats.rejected_logp_mean).sum())
     return wins / len(pairs)
