@@ -17,7 +17,7 @@ GATE_RUN := $(BIN)/synpo-bench run --tasks vdc,vatex,nlp:synpo_mc,synpo_gen --lo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lora]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lora,lmms]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -21,6 +21,7 @@ DEFAULT_NLP_TASKS = ("synpo_mc", "synpo_gen")
 """lm-eval tasks shipped in ``tasks/nlp_data`` (offline): every trained policy's language is scored on
 them, as the paper checks that preference training on video keeps the LM's language ability."""
 NLP_PREFIX = "nlp:"
+LMMS_PREFIX = "lmms:"
 REF_MODES = ("live", "precomputed")
 RERUN_CHOICES = ("none", "failed", "all")
 WORLD_SIZES_CHOICES = ("tiny", "default")
@@ -104,6 +105,8 @@ class RunConfig:
     """Examples per SFT step of the warm start; None: ``warmstart.DEFAULT_BATCH_SIZE`` (32)."""
     nlp_tasks: tuple[str, ...] = DEFAULT_NLP_TASKS
     """lm-eval tasks every policy (and the start) is also evaluated on, text only."""
+    lmms_tasks: tuple[str, ...] = ()
+    """lmms-eval video tasks every policy (and the start) is also evaluated on (``--tasks ...,lmms:``)."""
     judge: str = "exact"
     """``exact`` (the embedded world's exact-fact judge) or an OpenAI-compatible base URL."""
     judge_model: str | None = None
@@ -124,6 +127,8 @@ class RunConfig:
     """A vision-language checkpoint's projector trains beside the language model (its vision tower never)."""
     save_policies: bool = False
     """Each cell writes its trained policy (LoRA adapters or weights, and the processor) to ``policy/``."""
+    report_to: tuple[str, ...] = ()
+    """``--report-to``: experiment trackers (accelerate's) that get one run per cell (run/trackers.py)."""
 
     def cells(self) -> list[Cell]:
         """Every cell of the grid in a fixed order, then this shard's slice of it."""
@@ -145,6 +150,7 @@ class RunConfig:
         """
         skip = {"losses", "tasks", "seeds", "out", "run_id", "shard", "rerun", "cache_dir", "device"}
         skip.add("save_policies")  # what is kept, not what is trained
+        skip.add("report_to")  # where progress is shown, not what is trained
         skip.add("tune")  # its keys only, below
         identity = {
             f.name: _jsonable(getattr(self, f.name))
@@ -163,7 +169,7 @@ class RunConfig:
         return self.out / self.resolved_run_id()
 
 
-OMITTED_AT_DEFAULT = frozenset({"train_projector", "frames", "frame_size"})
+OMITTED_AT_DEFAULT = frozenset({"train_projector", "frames", "frame_size", "lmms_tasks"})
 """Settings added after runs were made: left out of the identity while at their default, so an existing
 command keeps its run id (and resumes its finished cells)."""
 

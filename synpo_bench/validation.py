@@ -23,8 +23,10 @@ from synpo_bench.config import PRECISIONS, REF_MODES, RERUN_CHOICES, WORLD_SIZES
 from synpo_bench.models.build import is_vision_language
 from synpo_bench.models.vision import VisionConfig
 from synpo_bench.run.environment import resolve_device
-from synpo_bench.tasks.data.pairs import read_given_pairs
+from synpo_bench.tasks.data.pairs import RowReading, read_given_pairs
 from synpo_bench.tasks.metrics.lm_eval import check_lm_tasks
+from synpo_bench.tasks.metrics.lmms_eval import check_lmms_tasks
+from synpo_bench.trackers import check_trackers
 from synpo_bench.tuning import SHARED_KEYS, loss_key, loss_overrides, loss_settings
 
 SEED_RANGE = (-(2**31), 2**32 - 1)
@@ -52,10 +54,11 @@ def validate_config(config: RunConfig) -> None:
     _check_tune(config)
     if config.data_dir is not None and not config.data_dir.exists():
         raise UserError(f"--data-dir {config.data_dir}: no such file or directory")
-    if config.pairs_file is not None and not config.pairs_file.is_file():
-        raise UserError(f"--pairs {config.pairs_file}: no such file")
+    if config.pairs_file is not None and not config.pairs_file.exists():
+        raise UserError(f"--pairs {config.pairs_file}: no such file or folder")
     if config.pairs_file is not None:
-        read_given_pairs(config.pairs_file)  # unreadable, or not one usable pair: refused before any work
+        # Unreadable, or not one usable pair: refused before any work (clip ids: each task's load checks).
+        read_given_pairs(config.pairs_file, RowReading(need_clip_id=False))
     if config.warm_start_steps is not None and config.warm_start_steps < 0:
         raise UserError(
             f"--warm-start-steps must be 0 (no warm start) or more, got {config.warm_start_steps}"
@@ -75,9 +78,12 @@ def validate_config(config: RunConfig) -> None:
             "--train-projector applies to a vision-language --model (Qwen2-VL, LLaVA-OneVision, ...); the "
             "embedded video-LM's and a causal LM's frame encoder and projector always train"
         )
+    check_trackers(config.report_to)  # unknown or not installed: before any training
     make_judge(config.judge, config.judge_model)  # a bad --judge fails here, before any training
     if config.nlp_tasks:
         check_lm_tasks(list(config.nlp_tasks))
+    if config.lmms_tasks:  # lmms-eval installed, names known, data and judge there: before any training
+        check_lmms_tasks(list(config.lmms_tasks), config.judge, config.judge_model)
     resolve_device(config.device)
     _check_writable(config.out)
 

@@ -1,11 +1,14 @@
 """The ``textpref`` task adapter: text preference pairs, trained on as given, exact match on eval.
 
 Data: with no ``--data-dir``, the embedded set (``synpo_bench.tasks.world.text_pairs``; ``tiny``: 48 train
-/ 16 eval pairs, ``default``: 600 / 100). With one, a ``.jsonl`` file or a folder of them in the
-``{"prompt", "chosen", "rejected"}`` format (``synpo_bench.tasks.data.pairs``, the ``id`` dialect): files
-named with "train" are the training split and files named with "val", "test" or "eval" the evaluation
-split when both kinds exist; otherwise all pairs are pooled, shuffled by the seed and one in seven held
-out (at least one). ``load`` returns a ``TaskData`` with ``frames={}``, one ``CaptionExample`` per pair
+/ 16 eval pairs, ``default``: 600 / 100). With one, a ``.jsonl`` or ``.parquet`` file, a ``datasets``
+folder, or a folder of these (a ``DatasetDict`` folder: its splits), each row in any format
+``synpo_bench.tasks.data.pair_formats`` reads (standard ``{"prompt", "chosen", "rejected"}``, implicit
+prompt, conversational, UltraFeedback-binarized; the ``id`` dialect of ``synpo_bench.tasks.data.pairs``):
+sources named with "train" are the training split and those named with "val", "test" or "eval" the
+evaluation split when both kinds exist; otherwise all pairs are pooled, shuffled by the seed and one in
+seven held out (at least one). A conversation's prompt is rendered by ``render_messages``.
+``load`` returns a ``TaskData`` with ``frames={}``, one ``CaptionExample`` per pair
 (dimension ``"text"``, references ``(chosen,)``) and the pairs themselves in ``train_pairs`` /
 ``eval_pairs``.
 
@@ -25,12 +28,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
+from synpo_bench.api.chat import MessageRenderer, plain_render
 from synpo_bench.api.judges import Judge
 from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskAdapter, TaskData, register_task
-from synpo_bench.tasks.data.pairs import PairsFileError, read_pairs_jsonl
+from synpo_bench.tasks.data.pair_tables import PARQUET_SUFFIX, is_dataset_folder
+from synpo_bench.tasks.data.pairs import PairsFileError, RowReading, read_pairs
 from synpo_bench.tasks.world.text_pairs import make_text_pairs
 
 DIMENSION = "text"
+SOURCE_SUFFIXES = (".jsonl", PARQUET_SUFFIX)
 TEXT_PAIR_SIZES: dict[str, dict[str, int]] = {
     "tiny": {"train": 48, "eval": 16},
     "default": {"train": 600, "eval": 100},
@@ -48,15 +54,20 @@ def to_examples(pairs: Sequence[PreferencePair]) -> list[CaptionExample]:
     return [CaptionExample(pair.clip_id, DIMENSION, pair.prompt, (pair.chosen,)) for pair in pairs]
 
 
+def _is_source(path: Path) -> bool:
+    return (path.is_file() and path.suffix.lower() in SOURCE_SUFFIXES) or is_dataset_folder(path)
+
+
 def _jsonl_files(data_dir: Path) -> tuple[list[Path], list[Path], list[Path]]:
-    """(train files, eval files, pooled files) of a data path, by the video tasks' naming rule."""
+    """(train, eval, pooled) sources of a data path (JSON Lines or parquet files, ``datasets`` folders: a
+    ``DatasetDict`` folder's splits are its sources), by the video tasks' naming rule."""
     if not data_dir.exists():
         raise PairsFileError(f"data path {data_dir} does not exist")
-    if data_dir.is_file():
+    if data_dir.is_file() or is_dataset_folder(data_dir):
         return [], [], [data_dir]
-    files = sorted(path for path in data_dir.iterdir() if path.is_file() and path.suffix.lower() == ".jsonl")
+    files = sorted(path for path in data_dir.iterdir() if _is_source(path))
     if not files:
-        raise PairsFileError(f"no preference file (*.jsonl) in {data_dir}")
+        raise PairsFileError(f"no preference file (*.jsonl, *.parquet or a datasets folder) in {data_dir}")
     train = [path for path in files if "train" in path.stem.lower()]
     evals = [
         path
@@ -66,11 +77,13 @@ def _jsonl_files(data_dir: Path) -> tuple[list[Path], list[Path], list[Path]]:
     return (train, evals, []) if train and evals else ([], [], files)
 
 
-def _read_all(paths: Sequence[Path], skipped: list[str], *, prefix_ids: bool) -> list[PreferencePair]:
+def _read_all(
+    paths: Sequence[Path], skipped: list[str], *, prefix_ids: bool, render: MessageRenderer
+) -> list[PreferencePair]:
     """The pairs of several files; ``prefix_ids`` makes ids unique across files ("<file stem>:<id>")."""
     pairs: list[PreferencePair] = []
     for path in paths:
-        loaded, bad = read_pairs_jsonl(path, id_field="id")
+        loaded, bad = read_pairs(path, id_field="id", reading=RowReading(render, need_clip_id=False))
         if prefix_ids:
             loaded = [replace(pair, clip_id=f"{path.stem}:{pair.clip_id}") for pair in loaded]
         pairs += loaded
@@ -83,6 +96,10 @@ class TextPreferenceTask(TaskAdapter):
     name: ClassVar[str] = "textpref"
     description: ClassVar[str] = "Text preference pairs (prompt/chosen/rejected JSONL); exact match on eval"
     metrics: ClassVar[tuple[str, ...]] = ("exact_match",)
+
+    def __init__(self) -> None:
+        self.render_messages: MessageRenderer = plain_render
+        """How a conversational row's prompt becomes text (``ReadsConversations``; the engine sets it)."""
 
     def load(self, data_dir: Path | None, *, seed: int = 0, size: str = "default") -> TaskData:
         if size not in TEXT_PAIR_SIZES:
@@ -104,13 +121,13 @@ class TextPreferenceTask(TaskAdapter):
         skipped: list[str] = []
         prefix_ids = len(train_files) + len(eval_files) + len(pooled_files) > 1
         if pooled_files:
-            pairs = _read_all(pooled_files, skipped, prefix_ids=prefix_ids)
+            pairs = _read_all(pooled_files, skipped, prefix_ids=prefix_ids, render=self.render_messages)
             random.Random(seed).shuffle(pairs)
             n_eval = max(1, len(pairs) // 7)
             evals, train = pairs[:n_eval], pairs[n_eval:]
         else:
-            train = _read_all(train_files, skipped, prefix_ids=prefix_ids)
-            evals = _read_all(eval_files, skipped, prefix_ids=prefix_ids)
+            train = _read_all(train_files, skipped, prefix_ids=prefix_ids, render=self.render_messages)
+            evals = _read_all(eval_files, skipped, prefix_ids=prefix_ids, render=self.render_messages)
         if not train or not evals:
             first = f"; first problem: {skipped[0]}" if skipped else ""
             raise PairsFileError(

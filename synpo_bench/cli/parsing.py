@@ -7,7 +7,7 @@ setting can work is ``synpo_bench.validation``'s job.
 from __future__ import annotations
 
 from synpo_bench.api.errors import UserError
-from synpo_bench.config import NLP_PREFIX
+from synpo_bench.config import LMMS_PREFIX, NLP_PREFIX
 
 
 def split_names(text: str, option: str) -> tuple[str, ...]:
@@ -17,21 +17,33 @@ def split_names(text: str, option: str) -> tuple[str, ...]:
     return names
 
 
-def split_tasks(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``vdc,vatex,nlp:arc_easy,hellaswag`` -> training tasks, then lm-eval tasks: every name from the
-    first ``nlp:`` on is an lm-eval task, run on each trained policy's language."""
+_SCORED_BY = {
+    NLP_PREFIX: ("lm-eval", "nlp:synpo_mc,synpo_gen"),
+    LMMS_PREFIX: ("lmms-eval", "lmms:synpo_vatex,synpo_vdc"),
+}
+
+
+def split_tasks(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """``vdc,vatex,nlp:arc_easy,hellaswag,lmms:synpo_vatex`` -> training tasks, lm-eval tasks, lmms-eval
+    tasks: a name with ``nlp:`` or ``lmms:`` starts a list of that kind, which runs to the next prefix;
+    lm-eval tasks score each trained policy's language, lmms-eval tasks the whole policy on videos."""
     names = split_names(text, "--tasks")
-    first_nlp = next((i for i, name in enumerate(names) if name.startswith(NLP_PREFIX)), len(names))
-    nlp = tuple(name.removeprefix(NLP_PREFIX).strip() for name in names[first_nlp:])
-    if any(not name for name in nlp):
-        raise UserError("--tasks: 'nlp:' must be followed by lm-eval task names, e.g. nlp:synpo_mc,synpo_gen")
-    training = names[:first_nlp]
+    lists: dict[str, list[str]] = {"": [], NLP_PREFIX: [], LMMS_PREFIX: []}
+    kind = ""
+    for name in names:
+        kind = next((prefix for prefix in (NLP_PREFIX, LMMS_PREFIX) if name.startswith(prefix)), kind)
+        bare = name.removeprefix(kind).strip() if name.startswith(kind) else name
+        if kind and not bare:
+            library, example = _SCORED_BY[kind]
+            raise UserError(f"--tasks: '{kind}' must be followed by {library} task names, e.g. {example}")
+        lists[kind].append(bare)
+    training, nlp, lmms = (tuple(dict.fromkeys(lists[k])) for k in ("", NLP_PREFIX, LMMS_PREFIX))
     if not training:
         raise UserError(
-            "--tasks: nlp: tasks score the policies trained on a video task; add one, e.g. "
-            f"--tasks vdc,{NLP_PREFIX}{','.join(nlp)}, or train on text alone with --tasks textpref"
+            f"--tasks: {names[0].partition(':')[0]}: tasks score the policies trained on a video task; add "
+            f"one, e.g. --tasks vdc,{','.join(names)}, or train on text alone with --tasks textpref"
         )
-    return training, nlp
+    return training, nlp, lmms
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ import typer
 
 from synpo_bench.api.registry import import_plugins
 from synpo_bench.budgets import Budget
+from synpo_bench.cli.config_file import load_config, write_resolved_config
 from synpo_bench.cli.errors import console, errors, styled_line, user_errors
 from synpo_bench.cli.parsing import parse_params, parse_seeds, parse_tune, split_names, split_tasks
 from synpo_bench.cli.progress import RichObserver
@@ -26,6 +27,18 @@ from synpo_bench.train import DEFAULT_LR, TrainSettings
 
 
 def run_command(
+    ctx: typer.Context,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help='A TOML (or YAML) file of options by name, e.g. losses = ["dpo", "synpo"], budget = '
+            '"steps=60", lora = true; flags given here override it. Every run folder holds its resolved '
+            "options as config.toml: --config results/RUN/config.toml replays that run.",
+            is_eager=True,
+            callback=load_config,
+        ),
+    ] = None,
     losses: Annotated[str, typer.Option(help="Comma-separated losses (see `list losses`).")] = ",".join(
         DEFAULT_LOSSES
     ),
@@ -33,7 +46,9 @@ def run_command(
         str,
         typer.Option(
             help="Comma-separated tasks to train and evaluate on (see `list tasks`); names after 'nlp:' "
-            "are lm-eval tasks every trained model is also scored on, e.g. vdc,nlp:synpo_mc,arc_easy."
+            "are lm-eval tasks every trained model is also scored on, e.g. vdc,nlp:synpo_mc,arc_easy; "
+            "names after 'lmms:' are lmms-eval video tasks (pip install -e '.[lmms]'), e.g. "
+            "vdc,lmms:synpo_vatex,synpo_vdc."
         ),
     ] = ",".join((*DEFAULT_TASKS, *(NLP_PREFIX + name for name in DEFAULT_NLP_TASKS))),
     seeds: Annotated[
@@ -61,7 +76,11 @@ def run_command(
     ] = None,
     pairs: Annotated[
         Path | None,
-        typer.Option(help="Preference pairs JSONL (clip_id, prompt, chosen, rejected) to use as given."),
+        typer.Option(
+            help="Preference pairs to use as given: JSON Lines, parquet or a datasets save_to_disk folder; "
+            "rows in TRL's standard (prompt, chosen, rejected), implicit-prompt or conversational format, or "
+            "UltraFeedback-binarized columns. A video task's pairs also need clip_id."
+        ),
     ] = None,
     size: Annotated[str, typer.Option(help="Embedded world size: tiny or default.")] = "default",
     ref_mode: Annotated[
@@ -144,6 +163,13 @@ def run_command(
     cache_dir: Annotated[
         Path | None, typer.Option(help="Warm-start and pair cache (default ~/.cache/synpo-bench).")
     ] = None,
+    report_to: Annotated[
+        str | None,
+        typer.Option(
+            help="Experiment trackers, comma-separated: tensorboard, wandb, trackio, mlflow (each installed "
+            "separately); one tracker run per cell with its per-step metrics, final quality and cost."
+        ),
+    ] = None,
 ) -> None:
     """Train every loss on every task under the same budget, evaluate, and print a summary table.
 
@@ -151,11 +177,12 @@ def run_command(
     """
     with user_errors():
         import_plugins(plugin or [])
-        video_tasks, nlp_tasks = split_tasks(tasks)
+        video_tasks, nlp_tasks, lmms_tasks = split_tasks(tasks)
         config = RunConfig(
             losses=split_names(losses, "--losses"),
             tasks=video_tasks,
             nlp_tasks=nlp_tasks,
+            lmms_tasks=lmms_tasks,
             seeds=parse_seeds(seeds),
             budget=Budget.parse(budget),
             out=out,
@@ -182,6 +209,7 @@ def run_command(
             shard=Shard.parse(shard),
             rerun=rerun,
             cache_dir=cache_dir or default_cache_dir(),
+            report_to=split_names(report_to, "--report-to") if report_to is not None else (),
         )
         # Imported here, not at the top: the engine loads transformers models and lm-eval, which `list`,
         # `report`, `check` and `--help` never need.
@@ -189,6 +217,7 @@ def run_command(
         from synpo_bench.validation import validate_config
 
         validate_config(config)
+        write_resolved_config(config.run_dir(), ctx)  # replayable: --config RUN/config.toml
         with RichObserver(len(config.cells())) as observer:
             reports = GridRunner(config, observer).run()
     cached = [report.cell for report in reports if report.status == "skipped"]

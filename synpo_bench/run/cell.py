@@ -24,7 +24,15 @@ from synpo_bench.run.observer import CellReport, RunObserver
 from synpo_bench.run.prepare import PreparedTask
 from synpo_bench.run.record import manifest, outcome_fields, result_skeleton
 from synpo_bench.tasks.metrics.caption import caption_metrics_implementation
-from synpo_bench.train import AdaptersOffReference, LiveReference, PrecomputedReference, Reference, train_cell
+from synpo_bench.trackers import cell_tracking, log_result, log_step
+from synpo_bench.train import (
+    AdaptersOffReference,
+    LiveReference,
+    PrecomputedReference,
+    Reference,
+    StepRecord,
+    train_cell,
+)
 from synpo_bench.tuning import loss_overrides, train_settings
 
 POLICY_FOLDER = "policy"
@@ -106,14 +114,17 @@ class CellRunner:
         torch.manual_seed(cell.seed)
         policy = copy.deepcopy(prepared.base_model)
         result = result_skeleton(cell_manifest)
-        try:
-            self._train_and_evaluate(prepared, cell, loss, policy, folder, result)
-        except (KeyboardInterrupt, SystemExit, DiskFullError):
-            raise  # the manifest without a result marks the cell as interrupted; a re-run redoes it
-        except Exception as error:  # one broken cell must not lose the others' results
-            if isinstance(error, OSError):
-                check_disk_full(error, folder)  # the disk's fault, not the cell's: stop, as above
-            result.update(status="failed", error={"step": None, "reason": f"{type(error).__name__}: {error}"})
+        with cell_tracking(self.accelerator, self.run_dir, config.resolved_run_id(), cell):
+            try:
+                self._train_and_evaluate(prepared, cell, loss, policy, folder, result)
+            except (KeyboardInterrupt, SystemExit, DiskFullError):
+                raise  # the manifest without a result marks the cell as interrupted; a re-run redoes it
+            except Exception as error:  # one broken cell must not lose the others' results
+                if isinstance(error, OSError):
+                    check_disk_full(error, folder)  # the disk's fault, not the cell's: stop, as above
+                reason = f"{type(error).__name__}: {error}"
+                result.update(status="failed", error={"step": None, "reason": reason})
+            log_result(self.accelerator, result)
         write_json_atomic(folder / "result.json", result)
         return CellReport(cell, result["status"], result)
 
@@ -138,7 +149,7 @@ class CellRunner:
             accelerator=self.accelerator,
             reference=reference,
             metrics_path=folder / "metrics.jsonl",
-            on_step=lambda step, record: self.observer.cell_step(cell, step, record),
+            on_step=lambda step, record: self._step(cell, step, record),
         )
         result.update(outcome_fields(config, outcome))
         if config.save_policies and outcome.failure is None:
@@ -153,6 +164,10 @@ class CellRunner:
                 prepared.start_captions,
                 folder,
             )
+
+    def _step(self, cell: Cell, step: int, record: StepRecord) -> None:
+        self.observer.cell_step(cell, step, record)
+        log_step(self.accelerator, step, record)  # --report-to's trackers; nothing without them
 
     def _reference(self, prepared: PreparedTask, cell: Cell, loss: Loss, policy: Policy) -> Reference | None:
         if not loss.needs_reference:

@@ -1,7 +1,8 @@
 """Evaluation, the same for the starting model and for every trained policy.
 
 Greedy captions of the task's eval examples (written to ``captions.jsonl``), the task's own metrics with
-the run's judge, held-out preference accuracy, the lm-eval tasks on the policy's language model, and,
+the run's judge, held-out preference accuracy, the lm-eval tasks on the policy's language model, the
+lmms-eval video tasks on the whole policy (``lmms:``), and,
 for trained policies on data with ground-truth facts, the judge's win rate over the starting model; each
 example's values of the metrics that are means over examples go to ``item_scores.jsonl``.
 """
@@ -17,10 +18,11 @@ import torch
 from synpo_bench.api.judges import Judge
 from synpo_bench.api.models import Policy
 from synpo_bench.api.tasks import PreferencePair, TaskAdapter, TaskData
-from synpo_bench.config import NLP_PREFIX, RunConfig
+from synpo_bench.config import LMMS_PREFIX, NLP_PREFIX, RunConfig
 from synpo_bench.pairs import caption_token_budget
 from synpo_bench.run.record import CAPTIONS_FILE, ITEM_SCORES_FILE, write_captions, write_item_scores
 from synpo_bench.tasks.metrics.lm_eval import evaluate_lm
+from synpo_bench.tasks.metrics.lmms_eval import evaluate_lmms
 from synpo_bench.tasks.metrics.preference import heldout_preference_accuracy, win_outcomes, win_rate
 
 MAX_EVAL_CAPTION_TOKENS = 512
@@ -75,6 +77,7 @@ class Evaluator:
                 model, heldout, data.frames, self.config.train.batch_size
             )
         quality.update(self._lm_eval_scores(model, folder))
+        quality.update(self._lmms_eval_scores(model, folder))
         if outcomes is not None:
             quality.update(win_rate(outcomes))
         if items is not None:
@@ -111,3 +114,22 @@ class Evaluator:
             quiet=True,
         )
         return {f"{NLP_PREFIX}{name}": value for name, value in scores.items()}
+
+    def _lmms_eval_scores(self, model: Policy, folder: Path) -> dict[str, float]:
+        """The whole policy on the lmms-eval video tasks at the run's frames; lmms-eval's JSON goes to
+        ``folder``; judged tasks grade with the run's judge (``--judge``)."""
+        if not self.config.lmms_tasks:
+            return {}
+        scores = evaluate_lmms(
+            model,
+            list(self.config.lmms_tasks),
+            frames=self.config.frames,
+            frame_size=self.config.frame_size,
+            judge=self.judge,
+            judge_spec=(self.config.judge, self.config.judge_model),
+            out_dir=folder,
+            batch_size=self.config.train.batch_size,
+            device=str(self.device),
+            quiet=True,
+        )
+        return {f"{LMMS_PREFIX}{name}": value for name, value in scores.items()}

@@ -22,6 +22,7 @@ from synpo_bench.run.evaluate import Evaluator
 from synpo_bench.run.observer import CellReport, RunObserver
 from synpo_bench.run.prepare import PreparedTask, TaskPreparer
 from synpo_bench.run.record import is_finished, load_result
+from synpo_bench.trackers import accelerator_options
 from synpo_bench.validation import validate_config
 
 
@@ -91,6 +92,10 @@ class GridRunner:
     def _cell_runner(self, evaluator: Evaluator) -> CellRunner:
         """Built at the first cell that trains: a run whose cells are all finished needs no accelerator."""
         if self._cells is None:
-            accelerator = Accelerator(cpu=self.device.type == "cpu", mixed_precision=self.config.precision)
+            accelerator = Accelerator(
+                cpu=self.device.type == "cpu",
+                mixed_precision=self.config.precision,
+                **accelerator_options(self.config, self.run_dir),  # --report-to's trackers
+            )
             self._cells = CellRunner(self.config, self.run_dir, evaluator, accelerator, self.observer)
         return self._cells

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from synpo_bench.api.chat import MessageRenderer, ReadsConversations
 from synpo_bench.api.errors import UserError
 from synpo_bench.api.io import content_hash, write_json_atomic
 from synpo_bench.api.judges import CandidateRater, Judge, make_judge
@@ -27,12 +28,13 @@ from synpo_bench.api.tasks import (
 )
 from synpo_bench.config import RunConfig
 from synpo_bench.models import warm_start
+from synpo_bench.models.chat import message_renderer
 from synpo_bench.models.warmstart import DEFAULT_BATCH_SIZE
 from synpo_bench.pairs import build_preference_pairs
 from synpo_bench.run.evaluate import Evaluator
 from synpo_bench.run.observer import RunObserver
 from synpo_bench.run.record import CAPTIONS_FILE, write_captions
-from synpo_bench.tasks.data.pairs import read_given_pairs, write_pairs_jsonl
+from synpo_bench.tasks.data.pairs import RowReading, read_given_pairs, write_pairs_jsonl
 
 EMBEDDED_WORLD_TASKS = ("vatex", "vdc", "vdd")
 """The embedded world's video tasks share clips; the warm start learns all of their captions, as a
@@ -87,6 +89,7 @@ class TaskPreparer:
         self.run_dir = run_dir
         self.evaluator = evaluator
         self.observer = observer
+        self._render: MessageRenderer | None = None
 
     def load(self, task: str) -> LoadedTask:
         """The task's data, and every check the settings and the data already decide (a source of pairs,
@@ -181,7 +184,8 @@ class TaskPreparer:
         path = self.config.pairs_file
         if path is None:
             return None
-        pairs, skipped = read_given_pairs(path)  # at least one pair, or a one-line error naming the file
+        # At least one pair, or a one-line error naming the file; a video task's pairs name their clips.
+        pairs, skipped = read_given_pairs(path, RowReading(self._renderer(), need_clip_id=bool(data.frames)))
         for message in skipped[:5]:
             self.observer.stage(f"skipped: {message}")
         unknown = sorted({p.clip_id for p in pairs if p.clip_id not in data.frames}) if data.frames else []
@@ -197,7 +201,15 @@ class TaskPreparer:
         adapter = get_task(name)()
         if isinstance(adapter, ReadsVideo):
             adapter.n_frames, adapter.frame_size = self.config.frames, self.config.frame_size
+        if isinstance(adapter, ReadsConversations):
+            adapter.render_messages = self._renderer()
         return adapter
+
+    def _renderer(self) -> MessageRenderer:
+        """How conversational rows' prompts become text: the policy's chat template, if it has one."""
+        if self._render is None:
+            self._render = message_renderer(self.config.model)
+        return self._render
 
     def _warm_start_examples(self, adapter: TaskAdapter, data: TaskData) -> list[CaptionExample]:
         if not data.synthetic or adapter.name not in EMBEDDED_WORLD_TASKS:

@@ -13,8 +13,17 @@ the id field (``read_pairs_jsonl(path, id_field=...)``):
   every pair scores 1.0 / 0.0. Skip messages read ``file: line n: reason``.
 
 In both, blank lines are ignored and every other malformed line is skipped with one message naming the
-file and the line; a missing or unreadable file raises ``PairsFileError``. The writer writes the
-``clip_id`` dialect: sorted keys, non-finite numbers as null, one line per pair, atomically.
+file and the line; a missing or unreadable file raises ``PairsFileError``.
+
+Data given to train on (``--pairs``, ``textpref --data-dir``) is read by ``read_pairs``: JSON Lines, a
+parquet file or a ``datasets`` folder (``pair_tables``), each row in any of the common formats
+(``pair_formats``: standard, implicit prompt, conversational, UltraFeedback-binarized) made standard
+first; a skipped table row is named by its number from 0 (``file: row n: reason``). A text task's pairs
+need no ``clip_id`` there (``RowReading``); in the ``id`` dialect, numeric ``chosen_score`` /
+``rejected_score`` (or UltraFeedback's ``score_chosen`` / ``score_rejected``) replace 1.0 / 0.0.
+
+The writer writes the ``clip_id`` dialect: sorted keys, non-finite numbers as null, one line per pair,
+atomically.
 """
 
 from __future__ import annotations
@@ -22,14 +31,17 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from synpo_bench.api.chat import MessageRenderer, plain_render
 from synpo_bench.api.errors import UserError
 from synpo_bench.api.io import write_text_atomic
 from synpo_bench.api.tasks import PreferencePair
+from synpo_bench.tasks.data.pair_formats import RowError, standard_row
+from synpo_bench.tasks.data.pair_tables import is_table, table_rows
 
 IdField = Literal["clip_id", "id"]
 REQUIRED_TEXT_FIELDS = ("clip_id", "prompt", "chosen", "rejected")
@@ -141,7 +153,11 @@ def parse_text_pair(record: Any, line_number: int) -> PreferencePair:
     if chosen.strip() == rejected.strip():
         raise LineError("'chosen' and 'rejected' are the same text")
     pair_id = _pair_id(record, line_number)
-    return PreferencePair(pair_id, prompt, chosen, rejected, 1.0, 0.0, {"source": "file"})
+    scores = [record.get(name) for name in ("chosen_score", "rejected_score")]  # e.g. UltraFeedback's
+    given = [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None for v in scores]
+    chosen_score = 1.0 if given[0] is None else given[0]
+    rejected_score = 0.0 if given[1] is None else given[1]
+    return PreferencePair(pair_id, prompt, chosen, rejected, chosen_score, rejected_score, {"source": "file"})
 
 
 # ------------------------------------------------------------------------------------------- reading
@@ -188,44 +204,106 @@ def _read_text(path: Path) -> str:
         raise PairsFileError(f"cannot read preference file {path}: {error}") from error
 
 
-def _parse_line(line: str, number: int, dialect: _Dialect) -> PreferencePair:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise LineError(dialect.bad_json.format(msg=error.msg)) from None
-    return dialect.parse(record, number)
+@dataclass(frozen=True)
+class RowReading:
+    """How rows of a data set given to train on are read: any format ``pair_formats`` knows (a
+    conversation's prompt rendered by ``render``), and whether a pair needs a ``clip_id`` (a video task's)
+    or may go without one (a text task's: its ``id``, else ``row-<n>``)."""
+
+    render: MessageRenderer = plain_render
+    need_clip_id: bool = True
 
 
-def read_pairs_jsonl(path: Path, *, id_field: IdField = "clip_id") -> tuple[list[PreferencePair], list[str]]:
-    """The well-formed pairs of a JSON Lines file and one message per skipped line (file and line).
+Entry = tuple[str, int, Any]
+"""Where a row is (the skip message's start), its number, and the decoded row or the ``LineError``."""
 
-    ``id_field`` names the dialect (see the module docstring). Raises ``PairsFileError`` when the file is
-    missing or unreadable.
-    """
-    path = Path(path)
-    dialect = _DIALECTS[id_field]
-    pairs: list[PreferencePair] = []
-    skipped: list[str] = []
-    seen: set[str] = set()
+
+def _jsonl_entries(path: Path, dialect: _Dialect) -> Iterator[Entry]:
     for number, line in enumerate(dialect.lines(_read_text(path)), start=1):
         if not line.strip():
             continue
         try:
-            pair = _parse_line(line, number, dialect)
+            record: Any = json.loads(line)
+        except json.JSONDecodeError as error:
+            record = LineError(dialect.bad_json.format(msg=error.msg))
+        yield dialect.where.format(path=path, line=number), number, record
+
+
+def _table_entries(path: Path) -> Iterator[Entry]:
+    for number, row in enumerate(table_rows(path)):
+        yield f"{path}: row {number}: ", number, row
+
+
+def _prepared(record: Any, number: int, id_field: IdField, reading: RowReading | None) -> Any:
+    """A row in the dialect's standard form: as it is for the run's own files (``reading`` None)."""
+    if reading is None or isinstance(record, LineError):
+        return record
+    try:
+        record = standard_row(record, reading.render)
+    except RowError as error:
+        return LineError(str(error))
+    no_clip = isinstance(record, dict) and record.get("clip_id") is None
+    if id_field == "clip_id" and not reading.need_clip_id and no_clip:
+        record["clip_id"] = str(record.get("id") or f"row-{number}")
+    return record
+
+
+def _collect(
+    entries: Iterable[Entry], id_field: IdField, reading: RowReading | None
+) -> tuple[list[PreferencePair], list[str]]:
+    dialect = _DIALECTS[id_field]
+    pairs: list[PreferencePair] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for where, number, record in entries:
+        try:
+            record = _prepared(record, number, id_field, reading)
+            if isinstance(record, LineError):
+                raise record
+            pair = dialect.parse(record, number)
             if dialect.unique_ids and pair.clip_id in seen:
                 raise LineError(f"duplicate id '{pair.clip_id}', the earlier line is kept")
         except LineError as error:
-            skipped.append(dialect.where.format(path=path, line=number) + str(error))
+            skipped.append(where + str(error))
             continue
         seen.add(pair.clip_id)
         pairs.append(pair)
     return pairs, skipped
 
 
-def read_given_pairs(path: Path) -> tuple[list[PreferencePair], list[str]]:
-    """``read_pairs_jsonl`` for a file given to train on (``--pairs``): one that holds not a single usable
-    pair is refused (``PairsFileError``), naming the file, the count of bad lines and the first problem."""
-    pairs, skipped = read_pairs_jsonl(path)
+def read_pairs_jsonl(
+    path: Path, *, id_field: IdField = "clip_id", reading: RowReading | None = None
+) -> tuple[list[PreferencePair], list[str]]:
+    """The well-formed pairs of a JSON Lines file and one message per skipped line (file and line).
+
+    ``id_field`` names the dialect (see the module docstring); ``reading`` also takes the other formats
+    (``pair_formats``; None: the standard one alone, as the run's own files are). Raises
+    ``PairsFileError`` when the file is missing or unreadable.
+    """
+    path = Path(path)
+    return _collect(_jsonl_entries(path, _DIALECTS[id_field]), id_field, reading)
+
+
+def read_pairs(
+    path: Path, *, id_field: IdField, reading: RowReading
+) -> tuple[list[PreferencePair], list[str]]:
+    """``read_pairs_jsonl`` for any preference data: JSON Lines, a parquet file or a data set folder
+    (``pair_tables``); a skipped table row is named by its number from 0."""
+    path = Path(path)
+    if not path.exists():
+        raise PairsFileError(f"preference file {path} does not exist")
+    if is_table(path):
+        return _collect(_table_entries(path), id_field, reading)
+    if path.is_dir():
+        raise PairsFileError(f"{path} is a folder, but not one saved by datasets' save_to_disk")
+    return read_pairs_jsonl(path, id_field=id_field, reading=reading)
+
+
+def read_given_pairs(path: Path, reading: RowReading | None = None) -> tuple[list[PreferencePair], list[str]]:
+    """The pairs given to train on (``--pairs``), in any format ``read_pairs`` takes: a file that holds not
+    a single usable pair is refused (``PairsFileError``), naming it, the count of bad rows and the first
+    problem."""
+    pairs, skipped = read_pairs(path, id_field="clip_id", reading=reading or RowReading())
     if pairs:
         return pairs, skipped
     if not skipped:
