@@ -12,6 +12,10 @@ scales (caption metrics x100, CIDEr up to 1000, judge scores 0-5, accuracies 0-1
   (0.02 = a fall of more than 2% of the baseline value);
 - absolute: regression when ``baseline - current > tolerance``, in the metric's own units.
 
+A noise baseline (format 2, ``reports/noise.py``: made by ``synpo-bench baseline`` from several runs) is
+judged differently: each metric against its own measured noise, and only the headline metrics and the
+cost ratios against dpo gate; the tolerance options do not apply to it.
+
 A (task, loss) of the baseline whose cells crashed fails the gate (``GateResult.missing``): it has no cell in
 the results, or more failed, corrupt or unfinished cells than the baseline's own run had (its ``status``
 section; a hand-written baseline allows none), unless ``allow_missing`` turns that into a warning. A metric
@@ -27,13 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synpo_bench.api.errors import UserError
+from synpo_bench.reports.noise import NOISE_FORMAT_VERSION, Outlier, input_mismatches, judge
 from synpo_bench.reports.reading import load_results
 from synpo_bench.reports.results import JsonObject, Results
 from synpo_bench.reports.summaries import Means, quality_means
 
 DEFAULT_TOLERANCE = 0.02
 TOLERANCE_MODES = ("relative", "absolute")
-SUPPORTED_FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSION = 2
 
 
 class BaselineError(UserError):
@@ -62,7 +67,7 @@ class Regression:
 
 @dataclass
 class GateResult:
-    regressions: list[Regression]
+    regressions: list[Regression | Outlier]
     warnings: list[str]
     compared: int
     tolerance: float
@@ -70,12 +75,22 @@ class GateResult:
     passed_metrics: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     """Gated (task, loss) pairs the results cannot show (a crashed, corrupt or absent cell), named."""
+    reported: list[Outlier] = field(default_factory=list)
+    """Noise mode: metrics beyond their band that do not gate (not headline metrics)."""
+    gated_compared: int = 0
 
     @property
     def passed(self) -> bool:
         return not self.regressions and not self.missing
 
     def rule(self) -> str:
+        if self.mode == "noise":
+            return (
+                f"a headline metric or a cost ratio against dpo regresses when it falls by more than "
+                f"{self.tolerance:g} standard deviations of its measured noise (at least 1% of its value; "
+                f"forward passes: exact); {self.gated_compared} gated, the rest (speed vs dpo among them) "
+                "reported"
+            )
         if self.mode == "relative":
             return f"a fall of more than {self.tolerance:.4g} x |baseline| ({self.tolerance:.2%}) regresses"
         return f"a fall of more than {self.tolerance:.4g} (metric units) regresses"
@@ -181,13 +196,17 @@ def check_results(
     tolerance: float = DEFAULT_TOLERANCE,
     mode: str = "relative",
     allow_missing: bool = False,
+    band: float | None = None,
 ) -> tuple[GateResult, Results]:
     """Load a results folder and a baseline, and compare them; warnings of both loads are in the result.
 
     Gated losses whose cells crashed fail the gate, or are warnings with ``allow_missing``."""
     baseline, payload, baseline_warnings = load_baseline(baseline_path)
     results = load_results(results_path)
-    gate = compare(quality_means(results), baseline, tolerance, mode)
+    if payload.get("format_version") == NOISE_FORMAT_VERSION and isinstance(payload.get("noise"), dict):
+        gate = _noise_gate(results, baseline, payload, band)
+    else:
+        gate = compare(quality_means(results), baseline, tolerance, mode)
     problems = missing_cells(results, baseline, payload)
     if gate.compared == 0 and (not problems or not set(baseline) & set(results.tasks())):
         raise BaselineError(
@@ -200,11 +219,34 @@ def check_results(
     if allow_missing:
         gate.warnings += [f"{line}; not checked (--allow-missing)" for line in described]
     else:
-        gate.missing = described
+        gate.missing += described
     gate.warnings = (
         results.warnings + baseline_warnings + _data_kind_mismatches(results, payload) + gate.warnings
     )
     return gate, results
+
+
+def _noise_gate(results: Results, baseline: Means, payload: JsonObject, band: float | None) -> GateResult:
+    verdict = judge(results, payload, band)
+    used = float(payload.get("band", 3.0)) if band is None else band  # type: ignore[arg-type]
+    gate = GateResult(
+        verdict.gated, _missing(quality_means(results), _without_costs(baseline)), 0, used, "noise"
+    )
+    gate.compared = verdict.compared
+    gate.reported, gate.gated_compared = verdict.reported, verdict.gated_compared
+    gate.missing = input_mismatches(payload, results)
+    return gate
+
+
+def _without_costs(baseline: Means) -> Means:
+    """The baseline's quality metrics: its cost ratios (``cost:...``) are not in a run's quality means."""
+    return {
+        task: {
+            loss: {m: v for m, v in metrics.items() if not m.startswith("cost:")}
+            for loss, metrics in losses.items()
+        }
+        for task, losses in baseline.items()
+    }
 
 
 NOT_DONE = ("failed", "corrupt", "running")

@@ -4,6 +4,7 @@ run.py       the run command (options -> RunConfig -> validation -> the grid -> 
 parsing.py   option text -> settings
 progress.py  the progress display (RunObserver on rich)
 report.py    the report and check commands
+baseline.py  the baseline command (a noise baseline for check)
 listing.py   the list command
 errors.py    the consoles and the one user-error printer (one line, exit 2)
 """
@@ -16,6 +17,7 @@ from typing import Annotated
 import typer
 
 from synpo_bench import __version__
+from synpo_bench.cli.baseline import baseline_command
 from synpo_bench.cli.errors import console
 from synpo_bench.cli.listing import list_command
 from synpo_bench.cli.report import check_command, report_command
@@ -51,6 +53,7 @@ app.command("list")(list_command)
 app.command("run")(run_command)
 app.command("report")(report_command)
 app.command("check")(check_command)
+app.command("baseline")(baseline_command)
 
 
 def main() -> None:

@@ -134,6 +134,13 @@ def check_command(
         bool,
         typer.Option("--absolute/--relative", help="Read --tolerance in the metric's own units instead."),
     ] = False,
+    band: Annotated[
+        float | None,
+        typer.Option(
+            help="With a noise baseline (`synpo-bench baseline`): standard deviations of a metric's "
+            "measured noise it may fall by (default: the baseline's, 3)."
+        ),
+    ] = None,
     allow_missing: Annotated[
         bool,
         typer.Option(
@@ -148,8 +155,10 @@ def check_command(
     with user_errors():
         if not tolerance >= 0:
             raise UserError(f"--tolerance {tolerance}: must be a number >= 0")
+        if band is not None and not band > 0:
+            raise UserError(f"--band {band}: must be a number > 0")
         gate, results = check_results(
-            results_dir, baseline, tolerance, "absolute" if absolute else "relative", allow_missing
+            results_dir, baseline, tolerance, "absolute" if absolute else "relative", allow_missing, band
         )
         _print_warnings(gate.warnings)
     summary = f"checked {gate.compared} metric(s) of run {results.run_id} against {baseline}: {gate.rule()}"
@@ -160,6 +169,10 @@ def check_command(
 
 
 def _print_verdict(gate: GateResult) -> None:
+    for outlier in gate.reported:
+        console.print(
+            styled_line("beyond its band (not gated): ", "yellow", outlier.describe()), soft_wrap=True
+        )
     if gate.passed:
         console.print("[green]no regression[/]", soft_wrap=True)
         return
