@@ -55,6 +55,32 @@ class Shard:
         return cell_number % self.count == self.index
 
 
+EXECUTORS = ("local", "submitit-local", "slurm")
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where the grid's cells run (``--executor``): in this process (``local``), or one submitit job per
+    cell, on this machine (``submitit-local``) or as a Slurm job array (``slurm``): run/executor.py.
+    Not part of a run's identity: the same cells give the same results wherever they run."""
+
+    kind: str = "local"
+    partition: str | None = None
+    """``--slurm-partition``; None: the cluster's default partition."""
+    gpus_per_cell: int | None = None
+    """GPUs each cell's job gets; None: none on Slurm, this machine's visible ones under submitit-local."""
+    time_limit_min: int | None = None
+    """Each job's wall-clock limit in minutes; None: ``DEFAULT_TIME_LIMIT_MIN``."""
+    max_parallel: int | None = None
+    """Cells running at once; None: 1 under submitit-local (parallel torch processes oversubscribe the
+    cores), the whole array on Slurm."""
+    slurm_options: tuple[tuple[str, str], ...] = ()
+    """``--slurm-option KEY=VALUE``: extra ``#SBATCH --KEY=VALUE`` lines (account, qos, mem, ...)."""
+
+
+DEFAULT_TIME_LIMIT_MIN = 120
+
+
 @dataclass(frozen=True)
 class Cell:
     task: str
@@ -129,6 +155,11 @@ class RunConfig:
     """Each cell writes its trained policy (LoRA adapters or weights, and the processor) to ``policy/``."""
     report_to: tuple[str, ...] = ()
     """``--report-to``: experiment trackers (accelerate's) that get one run per cell (run/trackers.py)."""
+    processes: int = 1
+    """Processes training each cell data-parallel (``accelerate launch`` / ``torchrun``; parallel.py): each
+    optimizer step takes ``batch_size x processes x grad_accum`` pairs, so it is part of the identity."""
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    """``--executor`` and its Slurm settings: where the cells run, never what they compute."""
 
     def cells(self) -> list[Cell]:
         """Every cell of the grid in a fixed order, then this shard's slice of it."""
@@ -151,6 +182,7 @@ class RunConfig:
         skip = {"losses", "tasks", "seeds", "out", "run_id", "shard", "rerun", "cache_dir", "device"}
         skip.add("save_policies")  # what is kept, not what is trained
         skip.add("report_to")  # where progress is shown, not what is trained
+        skip.add("executor")  # where the cells run (this process, submitit jobs, Slurm), not what they train
         skip.add("tune")  # its keys only, below
         identity = {
             f.name: _jsonable(getattr(self, f.name))
@@ -169,7 +201,7 @@ class RunConfig:
         return self.out / self.resolved_run_id()
 
 
-OMITTED_AT_DEFAULT = frozenset({"train_projector", "frames", "frame_size", "lmms_tasks"})
+OMITTED_AT_DEFAULT = frozenset({"train_projector", "frames", "frame_size", "lmms_tasks", "processes"})
 """Settings added after runs were made: left out of the identity while at their default, so an existing
 command keeps its run id (and resumes its finished cells)."""
 

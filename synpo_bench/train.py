@@ -8,6 +8,7 @@ clipping and an optimizer step. Each phase is timed by the same ``CostMeter`` fo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -29,6 +30,7 @@ from synpo_bench.api.models import Batch, Policy, policy_logits
 from synpo_bench.api.stats import NonFiniteError, sequence_stats, split_pairs
 from synpo_bench.budgets import Budget
 from synpo_bench.costs import CostMeter, PeakMemory
+from synpo_bench.parallel import agree_finite, budget_reached, combine_micro_batches, parallel_cost
 
 StepRecord = dict[str, float | str]
 """One metrics.jsonl line: numbers, and the step's ``batch_hash``."""
@@ -146,8 +148,8 @@ class _LogitGradientSplit:
     """
 
     def __init__(self) -> None:
-        self.chosen = 0.0
-        self.rejected = 0.0
+        self.norms: list[tuple[float, float]] = []
+        """Per micro-batch: (chosen, rejected)."""
 
     def attach(self, logits: Tensor) -> None:
         if logits.requires_grad:
@@ -155,8 +157,7 @@ class _LogitGradientSplit:
 
     def _read(self, grad: Tensor) -> None:
         half = grad.shape[0] // 2
-        self.chosen += float(grad[:half].float().norm())
-        self.rejected += float(grad[half:].float().norm())
+        self.norms.append((float(grad[:half].float().norm()), float(grad[half:].float().norm())))
 
 
 def _cycle(make_batches: Callable[[int], Iterable[Batch]]) -> Iterator[Batch]:
@@ -192,8 +193,10 @@ def lr_factor(step: int, warmup: int, planned: int | None) -> float:
     return max(0.0, (planned - step + 1) / max(1, planned - warmup))
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, budget: Budget, settings: TrainSettings) -> LambdaLR:
-    planned = budget.planned_steps(settings.batch_size * settings.grad_accum)
+def _scheduler(
+    optimizer: torch.optim.Optimizer, budget: Budget, settings: TrainSettings, processes: int
+) -> LambdaLR:
+    planned = budget.planned_steps(settings.batch_size * settings.grad_accum * processes)
     warmup = TIME_BUDGET_WARMUP_STEPS if planned is None else math.ceil(settings.warmup_ratio * planned)
     # LambdaLR counts steps from 0: its step t is our step t + 1.
     return LambdaLR(optimizer, lambda t: lr_factor(t + 1, warmup, planned))
@@ -231,7 +234,7 @@ def train_cell(
         raise ValueError(f"loss '{loss.name}' needs a reference model and none was built")
     trainable = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
-    scheduler = _scheduler(optimizer, budget, settings)
+    scheduler = _scheduler(optimizer, budget, settings, accelerator.num_processes)
     policy, optimizer, scheduler = accelerator.prepare(policy, optimizer, scheduler)
     policy.train()
     device = accelerator.device
@@ -240,8 +243,12 @@ def train_cell(
     history: list[StepRecord] = []
     failure: CellFailure | None = None
     start = time.perf_counter()
-    with PeakMemory(device) as peak, metrics_path.open("w") as metrics_file:
-        while not budget.reached(meter.steps, meter.pairs_seen, time.perf_counter() - start):
+    with PeakMemory(device) as peak, contextlib.ExitStack() as files:
+        # Several processes: the main one writes the step's line, combined over all of them.
+        metrics_file = files.enter_context(metrics_path.open("w")) if accelerator.is_main_process else None
+        while not budget_reached(
+            accelerator, budget, meter.steps, meter.pairs_seen, time.perf_counter() - start
+        ):
             try:
                 record = _optimizer_step(
                     policy, loss, batches, reference, optimizer, scheduler, accelerator, settings, meter
@@ -251,17 +258,20 @@ def train_cell(
                 break
             record["elapsed_s"] = time.perf_counter() - start
             history.append(record)
-            metrics_file.write(json.dumps(record) + "\n")
-            metrics_file.flush()  # on disk when the step ends: a killed cell keeps its curve; tail -f works
+            if metrics_file is not None:
+                metrics_file.write(json.dumps(record) + "\n")
+                metrics_file.flush()  # on disk as the step ends: a killed cell keeps its curve; tail -f
             if on_step is not None:
                 on_step(meter.steps, record)
         wall = time.perf_counter() - start
-        os.fsync(metrics_file.fileno())
+        if metrics_file is not None:
+            os.fsync(metrics_file.fileno())
     if isinstance(reference, PrecomputedReference):
         meter.forward_passes += reference.forward_passes
     cost = meter.summary(wall, peak)
     if isinstance(reference, PrecomputedReference):
         cost["reference_precompute_s"] = reference.precompute_s
+    cost.update(parallel_cost(accelerator.num_processes, settings.batch_size, settings.grad_accum))
     reached = {"steps": meter.steps, "pairs": meter.pairs_seen, "seconds": wall}
     return TrainOutcome(cost=cost, budget_reached=reached, failure=failure, history=history)
 
@@ -279,12 +289,15 @@ def _optimizer_step(
 ) -> StepRecord:
     """One optimizer step over ``grad_accum`` micro-batches; returns the step's metrics."""
     metric_sums: dict[str, float] = {}
+    micro: list[dict[str, float]] = []
     split = _LogitGradientSplit()
     pair_indices: list[list[int]] = []
-    for _ in range(settings.grad_accum):
+    tokens = 0
+    for index in range(settings.grad_accum):
         with meter.phase("data"):
             host_batch = next(batches)
-            pair_indices.append(host_batch["pair_index"].tolist())  # read before the copy to the device
+            # The whole micro-batch's pairs (all processes'), read before the copy to the device.
+            pair_indices.append(host_batch.get("step_pair_index", host_batch["pair_index"]).tolist())
             batch = _to_device(host_batch, accelerator.device)
         ref_sums = None
         if reference is not None and loss.needs_reference:
@@ -297,14 +310,18 @@ def _optimizer_step(
             policy_stats = sequence_stats(logits, batch["labels"])
         meter.forward_passes += 1
         with meter.phase("policy_forward"):  # the loss itself is part of the forward cost
-            out = loss(split_pairs(policy_stats, ref_sums))
+            out = agree_finite(accelerator, loss, split_pairs(policy_stats, ref_sums))
         split.attach(logits)
-        with meter.phase("backward"):
+        last = index == settings.grad_accum - 1  # DDP: gradients are averaged once, at the step's end
+        with meter.phase("backward"), contextlib.nullcontext() if last else accelerator.no_sync(policy):
             accelerator.backward(out.loss / settings.grad_accum)
-        meter.tokens += count_tokens(batch)
-        meter.pairs_seen += int(batch["pair_index"].shape[0])
-        metric_sums["loss"] = metric_sums.get("loss", 0.0) + out.loss.item()
-        for key, value in out.metrics.items():
+        tokens += count_tokens(batch)
+        meter.pairs_seen += len(pair_indices[-1])
+        micro.append({"loss": out.loss.item(), **out.metrics})
+    micro, logit_norms, tokens = combine_micro_batches(accelerator, micro, split.norms, tokens)
+    meter.tokens += tokens
+    for metrics in micro:
+        for key, value in metrics.items():
             metric_sums[key] = metric_sums.get(key, 0.0) + value
     with meter.phase("optimizer"):
         grad_norm = accelerator.clip_grad_norm_(policy.parameters(), settings.max_grad_norm)
@@ -321,8 +338,8 @@ def _optimizer_step(
         lr=lr,
         batch_hash=batch_hash(pair_indices),
         grad_norm=float(grad_norm),
-        logit_grad_norm_chosen=split.chosen / settings.grad_accum,
-        logit_grad_norm_rejected=split.rejected / settings.grad_accum,
+        logit_grad_norm_chosen=sum(chosen for chosen, _ in logit_norms) / settings.grad_accum,
+        logit_grad_norm_rejected=sum(rejected for _, rejected in logit_norms) / settings.grad_accum,
         pairs_seen=meter.pairs_seen,
         tokens=meter.tokens,
     )

@@ -7,7 +7,9 @@ unusable judge, lm-eval task or device, an output folder that cannot be written)
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,7 +21,16 @@ from synpo_bench.api.losses import get_loss
 from synpo_bench.api.registry import UnknownNameError
 from synpo_bench.api.stats import PairStats
 from synpo_bench.api.tasks import TaskAdapter, get_task
-from synpo_bench.config import PRECISIONS, REF_MODES, RERUN_CHOICES, WORLD_SIZES_CHOICES, RunConfig
+from synpo_bench.config import (
+    EXECUTORS,
+    PRECISIONS,
+    REF_MODES,
+    RERUN_CHOICES,
+    WORLD_SIZES_CHOICES,
+    ExecutorSettings,
+    RunConfig,
+)
+from synpo_bench.launch import launch_flag, launched_processes, processes_on_this_machine
 from synpo_bench.models.build import is_vision_language
 from synpo_bench.models.vision import VisionConfig
 from synpo_bench.run.environment import resolve_device
@@ -36,6 +47,12 @@ epoch``), both 64-bit, so any 32-bit seed stays in range (a larger one overflowe
 
 def validate_config(config: RunConfig) -> None:
     """Fail fast, before any work, on every name and setting the user could have mistyped."""
+    _check_executor(config.executor)  # first: a machine without Slurm writes nothing, not even --out
+    if config.executor.kind != "local" and config.processes > 1:
+        raise UserError(
+            f"--executor {config.executor.kind} submits the grid's jobs from one process; run it without "
+            "accelerate launch / torchrun"
+        )
     _check_choice("--ref-mode", config.ref_mode, REF_MODES)
     _check_choice("--rerun", config.rerun, RERUN_CHOICES)
     _check_choice("--size", config.size, WORLD_SIZES_CHOICES)
@@ -67,9 +84,10 @@ def validate_config(config: RunConfig) -> None:
         raise UserError(f"--warm-start-batch-size must be at least 1, got {config.warm_start_batch_size}")
     if config.train.batch_size < 1 or config.train.grad_accum < 1:
         raise UserError("--batch-size and --grad-accum must be at least 1")
-    if config.budget.kind == "pairs" and config.budget.value < config.train.batch_size:
+    step_pairs = config.train.batch_size * config.processes  # the smallest optimizer step
+    if config.budget.kind == "pairs" and config.budget.value < step_pairs:
         raise UserError(
-            f"budget {config.budget} is smaller than one batch ({config.train.batch_size} pairs): "
+            f"budget {config.budget} is smaller than one batch ({step_pairs} pairs): "
             "not a single optimizer step would run"
         )
     _check_frame_encoder(config)
@@ -85,12 +103,83 @@ def validate_config(config: RunConfig) -> None:
     if config.lmms_tasks:  # lmms-eval installed, names known, data and judge there: before any training
         check_lmms_tasks(list(config.lmms_tasks), config.judge, config.judge_model)
     resolve_device(config.device)
+    check_launch(config.device)
     _check_writable(config.out)
 
 
 def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UserError(f"{option} '{value}': choose one of {', '.join(choices)}")
+
+
+def _check_executor(executor: ExecutorSettings) -> None:
+    """``--executor`` and its settings: a known kind, submitit installed, Slurm's commands on this machine,
+    and no job setting given to the in-process executor (which would silently ignore it)."""
+    _check_choice("--executor", executor.kind, EXECUTORS)
+    given = {
+        "--slurm-partition": executor.partition is not None,
+        "--slurm-option": bool(executor.slurm_options),
+        "--gpus-per-cell": executor.gpus_per_cell is not None,
+        "--time-limit": executor.time_limit_min is not None,
+        "--max-parallel": executor.max_parallel is not None,
+    }
+    slurm_only = ("--slurm-partition", "--slurm-option")
+    for option in (o for o, is_given in given.items() if is_given):
+        if executor.kind == "local" or (option in slurm_only and executor.kind != "slurm"):
+            needs = "slurm" if option in slurm_only else "submitit-local or slurm"
+            raise UserError(f"{option} applies to --executor {needs}, not --executor {executor.kind}")
+    for option, value, low in (
+        ("--gpus-per-cell", executor.gpus_per_cell, 0),
+        ("--time-limit", executor.time_limit_min, 1),
+        ("--max-parallel", executor.max_parallel, 1),
+    ):
+        if value is not None and value < low:
+            raise UserError(f"{option} must be at least {low}, got {value}")
+    if executor.kind == "local":
+        return
+    if executor.kind == "slurm":
+        for command in ("sbatch", "srun"):  # submitit submits with sbatch and starts each job with srun
+            if shutil.which(command) is None:
+                raise UserError(
+                    f"--executor slurm: '{command}' is not on this machine's PATH; submit from a Slurm "
+                    "login node, or run the grid here with --executor local or submitit-local"
+                )
+    if importlib.util.find_spec("submitit") is None:
+        raise UserError(f"--executor {executor.kind} needs submitit: pip install -e '.[cluster]'")
+
+
+def check_launch(device: str) -> None:
+    """A launch of several processes (``accelerate launch``, ``torchrun``) that this machine cannot run as
+    asked: one line, before any process group exists (which would wait for processes that never come).
+    Every process checks alike, so all of them stop."""
+    count = launched_processes()
+    if count == 1:
+        return
+    on_cpu = device == "cpu" or launch_flag("ACCELERATE_USE_CPU")
+    sharded = [name for name in ("FSDP", "DEEPSPEED") if launch_flag(f"ACCELERATE_USE_{name}")]
+    if device.startswith("cuda:") or device == "mps":
+        raise UserError(
+            f"--device {device} with {count} processes: each process takes its own GPU; leave --device at "
+            "auto and choose the GPUs with accelerate launch --gpu_ids (or CUDA_VISIBLE_DEVICES)"
+        )
+    if on_cpu:
+        if sharded:
+            raise UserError(
+                f"the accelerate config asks for {sharded[0]}, which needs GPUs; --device cpu cannot"
+            )
+        return
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    here = processes_on_this_machine()
+    if gpus == 0:
+        raise UserError(
+            f"{count} processes were launched for GPUs, but this machine has no CUDA device; add --device "
+            "cpu to train them data-parallel on the CPU (gloo), or launch one process"
+        )
+    if here > gpus:
+        raise UserError(
+            f"{here} processes were launched on this machine, but it has {gpus} CUDA device(s); launch at "
+            f"most {gpus} (accelerate launch --num_processes {gpus}), one per GPU"
+        )
 
 
 def _check_writable(out: Path) -> None:

@@ -4,6 +4,8 @@ run.py       the run command (options -> RunConfig -> validation -> the grid -> 
 parsing.py   option text -> settings
 progress.py  the progress display (RunObserver on rich)
 report.py    the report and check commands
+status.py    the status command (each cell of a run: done, failed, running, interrupted, pending)
+submit.py    the run command's submitit executors (--executor submitit-local or slurm)
 baseline.py  the baseline command (a noise baseline for check)
 listing.py   the list command
 errors.py    the consoles and the one user-error printer (one line, exit 2)
@@ -22,6 +24,7 @@ from synpo_bench.cli.errors import console
 from synpo_bench.cli.listing import list_command
 from synpo_bench.cli.report import check_command, report_command
 from synpo_bench.cli.run import run_command
+from synpo_bench.cli.status import status_command
 
 app = typer.Typer(
     name="synpo-bench",
@@ -51,6 +54,7 @@ def main_options(
 
 app.command("list")(list_command)
 app.command("run")(run_command)
+app.command("status")(status_command)
 app.command("report")(report_command)
 app.command("check")(check_command)
 app.command("baseline")(baseline_command)

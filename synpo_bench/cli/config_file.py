@@ -34,9 +34,13 @@ CONFIG_FILE = "config.toml"
 """The resolved options in every run folder."""
 COMMA_LISTS = frozenset({"losses", "tasks", "seeds", "report_to"})
 """Options whose text is a comma list: the file may give a TOML list instead (``seeds = [0, 1]``)."""
-NOT_RECORDED = frozenset({"config_file", "shard", "rerun"})
+NOT_RECORDED = frozenset(
+    {"config_file", "shard", "rerun"}
+    | {"executor", "slurm_partition", "slurm_option", "gpus_per_cell", "time_limit", "max_parallel"}
+)
 """Left out of the resolved file: they say how this invocation went through the run (its slice, whether
-finished cells train again), not what the run is, so a replay runs the whole grid and resumes it."""
+finished cells train again, where its cells ran), not what the run is, so a replay runs the whole grid and
+resumes it, in this process unless its own command line says otherwise."""
 YAML_SUFFIXES = (".yaml", ".yml")
 
 

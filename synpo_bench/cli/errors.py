@@ -11,6 +11,7 @@ from rich.console import Console, ConsoleDimensions
 from rich.text import Text
 
 from synpo_bench.api.errors import UserError
+from synpo_bench.launch import is_main_launch_process
 from synpo_bench.reports.layout import PAGE_COLUMNS
 
 
@@ -42,9 +43,11 @@ def styled_line(label: str, style: str, message: str) -> Text:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """A user mistake becomes one line on stderr and exit status 2, never a traceback."""
+    """A user mistake becomes one line on stderr and exit status 2, never a traceback; under a launch of
+    several processes, which all meet it alike, the main process prints it."""
     try:
         yield
     except UserError as error:
-        errors.print(styled_line("error: ", "bold red", str(error)), soft_wrap=True)
+        if is_main_launch_process():
+            errors.print(styled_line("error: ", "bold red", str(error)), soft_wrap=True)
         raise typer.Exit(2) from None

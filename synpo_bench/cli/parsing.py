@@ -103,3 +103,14 @@ def _number(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+def parse_key_values(items: list[str], option: str) -> tuple[tuple[str, str], ...]:
+    """``["account=proj", "mem=32G"]`` -> ``(("account", "proj"), ("mem", "32G"))``, in order."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not key or not value:
+            raise UserError(f"{option} '{item}' must look like KEY=VALUE, e.g. account=myproject")
+        pairs[key] = value
+    return tuple(pairs.items())

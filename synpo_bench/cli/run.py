@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -11,18 +12,28 @@ from synpo_bench.api.registry import import_plugins
 from synpo_bench.budgets import Budget
 from synpo_bench.cli.config_file import load_config, write_resolved_config
 from synpo_bench.cli.errors import console, errors, styled_line, user_errors
-from synpo_bench.cli.parsing import parse_params, parse_seeds, parse_tune, split_names, split_tasks
+from synpo_bench.cli.parsing import (
+    parse_key_values,
+    parse_params,
+    parse_seeds,
+    parse_tune,
+    split_names,
+    split_tasks,
+)
 from synpo_bench.cli.progress import RichObserver
 from synpo_bench.config import (
     DEFAULT_LOSSES,
     DEFAULT_NLP_TASKS,
     DEFAULT_TASKS,
     NLP_PREFIX,
+    ExecutorSettings,
     RunConfig,
     Shard,
     default_cache_dir,
 )
+from synpo_bench.launch import is_main_launch_process, launched_processes
 from synpo_bench.reports.run_summary import run_summary
+from synpo_bench.run.observer import RunObserver
 from synpo_bench.train import DEFAULT_LR, TrainSettings
 
 
@@ -170,6 +181,30 @@ def run_command(
             "separately); one tracker run per cell with its per-step metrics, final quality and cost."
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where the cells run: local (this process), submitit-local (one submitit job per cell on "
+            "this machine, --max-parallel at a time) or slurm (a Slurm job array; pip install -e "
+            "'.[cluster]'). Either way the warm start and pairs are computed once (--cache-dir)."
+        ),
+    ] = "local",
+    slurm_partition: Annotated[str | None, typer.Option(help="--executor slurm: the partition.")] = None,
+    slurm_option: Annotated[
+        list[str] | None,
+        typer.Option(help="--executor slurm: an sbatch option KEY=VALUE (repeatable), e.g. account=proj."),
+    ] = None,
+    gpus_per_cell: Annotated[
+        int | None,
+        typer.Option(help="GPUs per cell's job (default: none on Slurm, all visible with submitit-local)."),
+    ] = None,
+    time_limit: Annotated[
+        int | None, typer.Option(help="Minutes each submitit job may run (default 120).")
+    ] = None,
+    max_parallel: Annotated[
+        int | None,
+        typer.Option(help="Cells' jobs running at once (default: 1 with submitit-local, all on Slurm)."),
+    ] = None,
 ) -> None:
     """Train every loss on every task under the same budget, evaluate, and print a summary table.
 
@@ -210,16 +245,35 @@ def run_command(
             rerun=rerun,
             cache_dir=cache_dir or default_cache_dir(),
             report_to=split_names(report_to, "--report-to") if report_to is not None else (),
+            processes=launched_processes(),  # accelerate launch / torchrun: each cell data-parallel
+            executor=ExecutorSettings(
+                kind=executor,
+                partition=slurm_partition,
+                gpus_per_cell=gpus_per_cell,
+                time_limit_min=time_limit,
+                max_parallel=max_parallel,
+                slurm_options=parse_key_values(slurm_option or [], "--slurm-option"),
+            ),
         )
         # Imported here, not at the top: the engine loads transformers models and lm-eval, which `list`,
         # `report`, `check` and `--help` never need.
+        from synpo_bench.cli.submit import run_as_jobs
         from synpo_bench.run import GridRunner
         from synpo_bench.validation import validate_config
 
         validate_config(config)
-        write_resolved_config(config.run_dir(), ctx)  # replayable: --config RUN/config.toml
-        with RichObserver(len(config.cells())) as observer:
-            reports = GridRunner(config, observer).run()
+        main = is_main_launch_process()  # several processes: the first writes and prints, alone
+        if main:
+            write_resolved_config(config.run_dir(), ctx)  # replayable: --config RUN/config.toml
+        if config.executor.kind != "local":  # submitit jobs (cli/submit.py); None: queued on Slurm
+            if (submitted := run_as_jobs(config, plugin or [])) is None:
+                return
+            reports = submitted
+        else:
+            with RichObserver(len(config.cells())) if main else nullcontext(RunObserver()) as observer:
+                reports = GridRunner(config, observer).run()
+    if not main:
+        return
     cached = [report.cell for report in reports if report.status == "skipped"]
     for part in run_summary(config.run_dir(), [report.cell for report in reports], cached):
         console.print(part)

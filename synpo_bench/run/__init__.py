@@ -8,6 +8,9 @@ record.py      the files a cell leaves: manifest.json, result.json, captions.jso
 claim.py       a cell's claim.json (pid, host): two runs on one results folder never train one cell
 observer.py    progress hooks (RunObserver) and CellReport
 environment.py the device, versions and git commit recorded in manifests
+executor.py    the grid as submitit jobs (--executor submitit-local | slurm): a prepare job, one job per cell
+jobs.py        which job ran which cell (submitit/jobs.json) and each job's state
+status.py      each cell of a run as done, failed, running, interrupted or pending (synpo-bench status)
 """
 
 from synpo_bench.run.grid import GridRunner

@@ -19,6 +19,7 @@ from synpo_bench.api.io import DiskFullError, check_disk_full, write_json_atomic
 from synpo_bench.api.losses import Loss, get_loss
 from synpo_bench.api.models import Batch, Policy, pair_rows
 from synpo_bench.config import Cell, RunConfig
+from synpo_bench.parallel import process_share
 from synpo_bench.run.evaluate import Evaluator
 from synpo_bench.run.observer import CellReport, RunObserver
 from synpo_bench.run.prepare import PreparedTask
@@ -40,19 +41,34 @@ POLICY_FOLDER = "policy"
 
 
 def pair_batches(
-    pairs: list[Any], frames: dict[str, Any], policy: Policy, batch_size: int, seed: int
+    pairs: list[Any],
+    frames: dict[str, Any],
+    policy: Policy,
+    batch_size: int,
+    seed: int,
+    process: tuple[int, int] = (0, 1),
 ) -> Callable[[int], Iterator[Batch]]:
-    """Epoch -> batches. The order depends on the cell's seed and the epoch only, never on the loss."""
+    """Epoch -> batches. The order depends on the cell's seed and the epoch only, never on the loss.
+
+    ``process`` (index, count): data-parallel training, where each micro-batch is the ``batch_size x count``
+    pairs one process would take, and this process gets its equal part (``pair_index``; the whole micro-batch
+    is ``step_pair_index``). Equal parts make DDP's gradient average the gradient of the whole batch's mean.
+    """
     collate = policy.collate
+    index, count = process
+    size = batch_size * count
 
     def make(epoch: int) -> Iterator[Batch]:
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(len(pairs), generator=generator).tolist()
-        usable = len(order) - len(order) % batch_size if len(order) >= batch_size else len(order)
-        for start in range(0, usable, batch_size):
-            chunk = [pairs[i] for i in order[start : start + batch_size]]
-            batch = pair_rows(collate, chunk, frames)
-            batch["pair_index"] = torch.tensor(order[start : start + batch_size])
+        usable = len(order) - len(order) % size if len(order) >= size else len(order) - len(order) % count
+        for start in range(0, usable, size):
+            chunk = order[start : min(start + size, usable)]
+            mine = process_share(chunk, index, count)
+            batch = pair_rows(collate, [pairs[i] for i in mine], frames)
+            batch["pair_index"] = torch.tensor(mine)
+            if count > 1:
+                batch["step_pair_index"] = torch.tensor(chunk)
             yield batch
 
     return make
@@ -91,8 +107,10 @@ class CellRunner:
     def run(self, prepared: PreparedTask, cell: Cell) -> CellReport:
         config = self.config
         folder = cell.folder(self.run_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "result.json").unlink(missing_ok=True)
+        main = self.accelerator.is_main_process  # the one that writes; the others only train
+        if main:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "result.json").unlink(missing_ok=True)
         params = {**config.loss_params.get(cell.loss, {}), **loss_overrides(cell.setting, cell.loss)}
         loss = get_loss(cell.loss, **params)
         ref_mode = reference_mode(config.ref_mode, loss, prepared.base_model)
@@ -107,10 +125,10 @@ class CellRunner:
             caption_metrics=caption_metrics_implementation(),
             device=str(self.evaluator.device),
         )
-        write_json_atomic(folder / "manifest.json", cell_manifest)
-        self.observer.cell_started(
-            cell, config.budget.planned_steps(config.train.batch_size * config.train.grad_accum)
-        )
+        if main:
+            write_json_atomic(folder / "manifest.json", cell_manifest)
+        step_pairs = config.train.batch_size * config.train.grad_accum * config.processes
+        self.observer.cell_started(cell, config.budget.planned_steps(step_pairs))
         torch.manual_seed(cell.seed)
         policy = copy.deepcopy(prepared.base_model)
         result = result_skeleton(cell_manifest)
@@ -125,7 +143,8 @@ class CellRunner:
                 reason = f"{type(error).__name__}: {error}"
                 result.update(status="failed", error={"step": None, "reason": reason})
             log_result(self.accelerator, result)
-        write_json_atomic(folder / "result.json", result)
+        if main:
+            write_json_atomic(folder / "result.json", result)
         return CellReport(cell, result["status"], result)
 
     def _train_and_evaluate(
@@ -143,7 +162,7 @@ class CellRunner:
         outcome = train_cell(
             policy=policy,
             loss=loss,
-            make_batches=self._batches(prepared, policy, cell.seed),
+            make_batches=self._batches(prepared, policy, cell.seed, self._process),
             budget=config.budget,
             settings=train_settings(config.train, cell.setting),  # --tune's shared keys, if any
             accelerator=self.accelerator,
@@ -152,6 +171,8 @@ class CellRunner:
             on_step=lambda step, record: self._step(cell, step, record),
         )
         result.update(outcome_fields(config, outcome))
+        if not self.accelerator.is_main_process:
+            return  # the main process saves and evaluates the policy, which every process holds alike
         if config.save_policies and outcome.failure is None:
             self.observer.stage(f"{cell.task}/{cell.loss}: saving the trained policy")
             self.accelerator.unwrap_model(policy).save_trained(folder / POLICY_FOLDER)
@@ -184,5 +205,14 @@ class CellRunner:
             )
         return self._precomputed[prepared.name]
 
-    def _batches(self, prepared: PreparedTask, policy: Policy, seed: int) -> Callable[[int], Iterator[Batch]]:
-        return pair_batches(prepared.pairs, prepared.data.frames, policy, self.config.train.batch_size, seed)
+    @property
+    def _process(self) -> tuple[int, int]:
+        return self.accelerator.process_index, self.accelerator.num_processes
+
+    def _batches(
+        self, prepared: PreparedTask, policy: Policy, seed: int, process: tuple[int, int] = (0, 1)
+    ) -> Callable[[int], Iterator[Batch]]:
+        """Training batches (this process's part of each); the precomputed reference's table reads them
+        whole, in every process."""
+        batch_size = self.config.train.batch_size
+        return pair_batches(prepared.pairs, prepared.data.frames, policy, batch_size, seed, process)

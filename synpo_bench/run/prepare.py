@@ -61,6 +61,13 @@ class PreparedTask:
     info: dict[str, Any]
     """``task.json``."""
 
+    def shared(self) -> SharedPreparation:
+        """What the main process sends the others of a data-parallel run (``TaskPreparer.follow``)."""
+        return self.pairs, self.heldout, self.info
+
+
+SharedPreparation = tuple[list[PreferencePair], list[PreferencePair], dict[str, Any]]
+
 
 def split_heldout(pairs: list[PreferencePair]) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """Split by clip, so no held-out clip was ever trained on; stable across runs and machines."""
@@ -103,24 +110,8 @@ class TaskPreparer:
         return LoadedTask(task, adapter, data, given)
 
     def prepare(self, loaded: LoadedTask) -> PreparedTask:
-        config = self.config
         task, adapter, data, given = loaded.name, loaded.adapter, loaded.data, loaded.given
-        examples = self._warm_start_examples(adapter, data)
-        self.observer.stage(f"{task}: warm start (SFT; cached after the first run)")
-        base_model, warm_info = warm_start(
-            examples,
-            data.frames,
-            model=config.model,
-            seed=config.data_seed,
-            cache_dir=config.cache_dir / "warmstart",
-            steps=config.warm_start_steps,
-            batch_size=config.warm_start_batch_size or DEFAULT_BATCH_SIZE,
-            lora=config.lora,
-            train_projector=config.train_projector,
-            device=self.evaluator.device,
-            progress=lambda step, total, loss: self.observer.stage_progress("warm start (SFT)", step, total),
-            warn=self._warn,
-        )
+        base_model, warm_info = self._warm_start(loaded)
         task_dir = self.run_dir / task
         pairs, pair_summary = given or self._pairs(task, base_model, data)
         write_pairs_jsonl(task_dir / "pairs.jsonl", pairs)
@@ -148,6 +139,33 @@ class TaskPreparer:
         )
         write_json_atomic(task_dir / "task.json", info)
         return PreparedTask(task, adapter, data, base_model, pairs, heldout, start_captions, info)
+
+    def follow(self, loaded: LoadedTask, shared: SharedPreparation) -> PreparedTask:
+        """A data-parallel run's other processes: the warm start the main process has just prepared (loaded
+        from its cache entry), with the pairs it sends; no file written, nothing evaluated."""
+        base_model, _ = self._warm_start(loaded)
+        pairs, heldout, info = shared
+        return PreparedTask(loaded.name, loaded.adapter, loaded.data, base_model, pairs, heldout, [], info)
+
+    def _warm_start(self, loaded: LoadedTask) -> tuple[Policy, Any]:
+        config = self.config
+        task, adapter, data = loaded.name, loaded.adapter, loaded.data
+        examples = self._warm_start_examples(adapter, data)
+        self.observer.stage(f"{task}: warm start (SFT; cached after the first run)")
+        return warm_start(
+            examples,
+            data.frames,
+            model=config.model,
+            seed=config.data_seed,
+            cache_dir=config.cache_dir / "warmstart",
+            steps=config.warm_start_steps,
+            batch_size=config.warm_start_batch_size or DEFAULT_BATCH_SIZE,
+            lora=config.lora,
+            train_projector=config.train_projector,
+            device=self.evaluator.device,
+            progress=lambda step, total, loss: self.observer.stage_progress("warm start (SFT)", step, total),
+            warn=self._warn,
+        )
 
     def _pairs(
         self, task: str, base_model: Policy, data: TaskData

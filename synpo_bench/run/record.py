@@ -17,6 +17,7 @@ from synpo_bench.api.io import read_json, write_text_atomic
 from synpo_bench.api.losses import Loss
 from synpo_bench.api.tasks import CaptionExample
 from synpo_bench.config import Cell, RunConfig
+from synpo_bench.parallel import parallel_record
 from synpo_bench.run.environment import environment_versions, git_sha
 from synpo_bench.train import TrainOutcome
 
@@ -73,13 +74,19 @@ def manifest(
     }
     if cell.setting:
         found["setting"] = dict(cell.setting)
+    if config.processes > 1:  # data-parallel: how each optimizer step's batch was split
+        found["parallel"] = parallel_record(
+            config.processes, config.train.batch_size, config.train.grad_accum
+        )
     return found
 
 
 def result_skeleton(cell_manifest: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``result.json`` known before training (a failed cell still has them)."""
     result = {
-        key: cell_manifest[key] for key in (*RESULT_KEYS_FROM_MANIFEST, "setting") if key in cell_manifest
+        key: cell_manifest[key]
+        for key in (*RESULT_KEYS_FROM_MANIFEST, "setting", "parallel")
+        if key in cell_manifest
     }
     result["budget"] = cell_manifest["budget"]
     return result
