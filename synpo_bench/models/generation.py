@@ -106,6 +106,18 @@ class _Stream:
         self.logits = out.logits[:, -1, :]
 
 
+def check_decoding(
+    n_clips: int | None, n_prompts: int, do_sample: bool, temperature: float, contrastive_alpha: float
+) -> None:
+    """The checks every policy's ``generate`` makes of its arguments (``n_clips`` None: text only)."""
+    if n_clips is not None and n_clips != n_prompts:
+        raise ValueError(f"generate needs one clip per prompt, got {n_clips} and {n_prompts}")
+    if do_sample and temperature <= 0:
+        raise ValueError(f"temperature must be > 0 when sampling, got {temperature}")
+    if contrastive_alpha < 0:
+        raise ValueError(f"contrastive_alpha must be >= 0, got {contrastive_alpha}")
+
+
 def generate_batch(
     model: PrefixedLM, frames: Tensor | None, prompts: list[str], decoding: Decoding
 ) -> list[str]:

@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from synpo_bench.api.models import Batch, FrameInput
 from synpo_bench.api.stats import IGNORE_INDEX
-from synpo_bench.models.generation import Decoding, generate_batch
+from synpo_bench.models.generation import Decoding, check_decoding, generate_batch
 from synpo_bench.models.lm import (
     ModelLoadError,
     apply_lora,
@@ -217,12 +217,9 @@ class VideoLM(nn.Module):
         ``(1 + a) * logits(with frames) - a * logits(without frames)``, penalising what the LM would say
         without looking. Sampling is deterministic for a given ``generator`` state and batching.
         """
-        if frames is not None and len(frames) != len(prompts):
-            raise ValueError(f"generate needs one clip per prompt, got {len(frames)} and {len(prompts)}")
-        if do_sample and temperature <= 0:
-            raise ValueError(f"temperature must be > 0 when sampling, got {temperature}")
-        if contrastive_alpha < 0:
-            raise ValueError(f"contrastive_alpha must be >= 0, got {contrastive_alpha}")
+        check_decoding(
+            None if frames is None else len(frames), len(prompts), do_sample, temperature, contrastive_alpha
+        )
         was_training = self.training
         self.eval()
         captions: list[str] = []

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
 
+from synpo_bench.models.generation import check_decoding
 from synpo_bench.models.lm import require_id, unwrap_lora
 
 
@@ -90,12 +91,9 @@ def generate_captions(
     generator: torch.Generator | None,
     batch_size: int,
 ) -> list[str]:
-    if clips is not None and len(clips) != len(prompts):
-        raise ValueError(f"generate needs one clip per prompt, got {len(clips)} and {len(prompts)}")
-    if do_sample and temperature <= 0:
-        raise ValueError(f"temperature must be > 0 when sampling, got {temperature}")
-    if contrastive_alpha < 0:
-        raise ValueError(f"contrastive_alpha must be >= 0, got {contrastive_alpha}")
+    check_decoding(
+        None if clips is None else len(clips), len(prompts), do_sample, temperature, contrastive_alpha
+    )
     captions: list[str] = []
     with _left_padding(policy), _plain_defaults(policy, do_sample, max_new_tokens):
         for start in range(0, len(prompts), batch_size):

@@ -146,12 +146,13 @@ def check_lm_tasks(task_names: list[str]) -> None:
 
 
 def flatten_results(results: dict[str, Any]) -> dict[str, float]:
-    """``{"<task>/<metric>": value}`` from lm-eval's ``results["results"]``, without standard errors."""
+    """``{"<task>/<metric>": value}`` from lm-eval's (or lmms-eval's) ``results["results"]``, without
+    standard errors (lm-eval's ``<metric>_stderr``, lmms-eval's ``<metric>_stderr_clt`` too)."""
     flat: dict[str, float] = {}
     for task, metrics in results["results"].items():
         for key, value in metrics.items():
             metric, _, filter_name = key.partition(",")
-            if not filter_name or metric.endswith("_stderr"):
+            if not filter_name or "_stderr" in metric:
                 continue  # "alias" and the like; standard errors
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue

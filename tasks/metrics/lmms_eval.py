@@ -34,7 +34,7 @@ import httpx
 from synpo_bench.api.errors import UserError
 from synpo_bench.api.judges import Judge, make_judge
 from synpo_bench.api.models import Policy
-from synpo_bench.tasks.metrics.lm_eval import _quiet_stderr
+from synpo_bench.tasks.metrics.lm_eval import _quiet_stderr, flatten_results
 
 if TYPE_CHECKING:
     from lmms_eval.tasks import TaskManager
@@ -271,22 +271,6 @@ def evaluate_lmms(
     if out_dir is not None:
         _write_results(results, Path(out_dir))
     return flatten_results(results)
-
-
-def flatten_results(results: dict[str, Any]) -> dict[str, float]:
-    """``{"<task>/<metric>": value}`` from lmms-eval's ``results["results"]``, without standard errors
-    (lmms-eval adds ``<metric>_stderr_clt`` rows beside lm-eval's ``<metric>_stderr``)."""
-    flat: dict[str, float] = {}
-    for task, metrics in results["results"].items():
-        for key, value in metrics.items():
-            metric, _, filter_name = key.partition(",")
-            if not filter_name or "_stderr" in metric:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            name = metric if filter_name == "none" else f"{metric},{filter_name}"
-            flat[f"{task}/{name}"] = float(value)
-    return flat
 
 
 def _write_results(results: dict[str, Any], out_dir: Path) -> Path:
