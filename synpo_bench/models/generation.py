@@ -48,6 +48,16 @@ class PrefixedLM(Protocol):
         ...
 
 
+def warped(logits: Tensor, temperature: float, top_k: int | None) -> Tensor:
+    """Logits ``[B, V]`` divided by ``temperature``, all but the ``top_k`` largest per row set to -inf:
+    what sampling draws from, for every policy."""
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        threshold = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < threshold, float("-inf"))
+    return logits
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How the next token is chosen; ``contrastive_alpha > 0`` adds the frame-less stream."""
@@ -63,11 +73,7 @@ class Decoding:
         """Next token per row from float32 logits ``[B, V]``."""
         if not self.do_sample:
             return logits.argmax(dim=-1)
-        logits = logits / self.temperature
-        if self.top_k is not None and self.top_k < logits.shape[-1]:
-            threshold = logits.topk(self.top_k, dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < threshold, float("-inf"))
-        probs = logits.softmax(dim=-1)
+        probs = warped(logits, self.temperature, self.top_k).softmax(dim=-1)
         if self.generator is not None and self.generator.device != probs.device:
             return torch.multinomial(probs.cpu(), 1, generator=self.generator).squeeze(-1).to(probs.device)
         return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)

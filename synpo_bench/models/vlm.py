@@ -161,18 +161,16 @@ class VisionLanguagePolicy(nn.Module):
     ) -> Tensor:
         """Logits ``[B, L, V]`` aligned with ``input_ids``; ``vision`` holds the processor's inputs
         (``frames`` is unused: the clips are already in them)."""
+        inputs = self.on_device({"input_ids": input_ids, "attention_mask": attention_mask, **vision})
+        return self.lm(**inputs, use_cache=False).logits
+
+    def on_device(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Model inputs on the policy's device; floating ones (pixel values) in the weights' dtype."""
         dtype = self.lm.get_input_embeddings().weight.dtype
-        inputs = {
+        return {
             name: value.to(self.device, dtype=dtype if value.is_floating_point() else None)
-            for name, value in vision.items()
+            for name, value in inputs.items()
         }
-        out = self.lm(
-            input_ids=input_ids.to(self.device),
-            attention_mask=attention_mask.to(self.device),
-            use_cache=False,
-            **inputs,
-        )
-        return out.logits
 
     # --------------------------------------------------------------------------------------- generation
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
 
-from synpo_bench.models.generation import check_decoding
+from synpo_bench.models.generation import check_decoding, warped
 from synpo_bench.models.lm import require_id, unwrap_lora
 
 
@@ -37,6 +37,8 @@ class VisionLanguagePolicy(Protocol):
     def eos_id(self) -> int: ...
 
     def encode(self, frames: Sequence[np.ndarray] | None, prompts: Sequence[str]) -> dict[str, Tensor]: ...
+
+    def on_device(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]: ...
 
 
 class _Steering(LogitsProcessor):
@@ -71,11 +73,7 @@ class _Steering(LogitsProcessor):
             mask = torch.cat([self.frameless["attention_mask"], torch.ones_like(generated)], dim=1)
             blind = self.policy.lm(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, -1].float()
             scores = (1 + self.alpha) * scores - self.alpha * blind
-        scores = scores / self.temperature
-        if self.top_k is not None and self.top_k < scores.shape[-1]:
-            threshold = scores.topk(self.top_k, dim=-1).values[:, -1:]
-            scores = scores.masked_fill(scores < threshold, float("-inf"))
-        return scores
+        return warped(scores, self.temperature, self.top_k)
 
 
 def generate_captions(
@@ -124,16 +122,12 @@ def _one_batch(
     seed: int | None,
 ) -> list[str]:
     device = policy.device
-    dtype = policy.lm.get_input_embeddings().weight.dtype
-    inputs = {
-        name: value.to(device, dtype=dtype if value.is_floating_point() else None)
-        for name, value in policy.encode(clips, prompts).items()
-    }
+    inputs = policy.on_device(policy.encode(clips, prompts))
     prompt_length = inputs["input_ids"].shape[1]
     frameless = None
     if alpha > 0 and clips is not None:
         encoded = policy.encode(None, prompts)
-        frameless = {k: encoded[k].to(device) for k in ("input_ids", "attention_mask")}
+        frameless = policy.on_device({k: encoded[k] for k in ("input_ids", "attention_mask")})
     steering = _Steering(policy, frameless, alpha, temperature, top_k, prompt_length)
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
