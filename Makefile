@@ -21,7 +21,7 @@ GATE_SEEDS ?= 0,1,2,3
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lora,lmms]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lora,lmms,bench]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -46,6 +46,7 @@ COST_LABELS = {
     "wall_clock_s": "total time",
     "tokens_per_s": "tokens/s",
     "peak_memory_mb": "peak memory",
+    "peak_reserved_mb": "peak reserved",
     "forward_passes": "forward passes",
 }
 SUMMARY_COSTS = ("time_per_step_s", "tokens_per_s", "peak_memory_mb")
@@ -198,22 +199,35 @@ def metric_grids(report: Report, info: TaskInfo) -> list[Grid]:
 
 def cost_grid(report: Report, info: TaskInfo) -> Grid:
     has_reference = REFERENCE_LOSS in info.losses
+    fields = _task_cost_fields(report, info.name)
     rows = [
         [
             Cell(loss),
-            *(_cost_cell(report, info.name, loss, name, has_reference) for name in COST_FIELDS),
+            *(_cost_cell(report, info.name, loss, name, has_reference) for name in fields),
             Cell(str(status_count(report, info.name, loss, "done"))),
         ]
         for loss in info.losses
     ]
-    memory = f"peak memory ({info.memory_kind})" if info.memory_kind else "peak memory"
-    columns = ["loss", *(memory if n == "peak_memory_mb" else COST_LABELS[n] for n in COST_FIELDS), "seeds"]
+    columns = ["loss", *(_cost_label(name, info, fields) for name in fields), "seeds"]
     notes = ["mean over done seeds; best per column in bold"]
     if has_reference:
         notes.append(f"(x) = relative to {REFERENCE_LOSS}, the same task's {REFERENCE_LOSS} mean = 1.00x")
     else:
         notes.append(f"no {REFERENCE_LOSS} cell in this task: no relative costs")
     return Grid(f"{info.name}: cost", columns, rows, notes)
+
+
+def _task_cost_fields(report: Report, task: str) -> list[str]:
+    """The cost fields of the task's summary rows: ``COST_FIELDS``, and peak reserved memory if recorded."""
+    return list(dict.fromkeys(report.cost.loc[report.cost["task"] == task, "field"])) or list(COST_FIELDS)
+
+
+def _cost_label(name: str, info: TaskInfo, fields: Sequence[str]) -> str:
+    """A cost column's heading; beside peak reserved memory (CUDA), the peak memory reads "peak allocated"."""
+    beside_reserved = name == "peak_memory_mb" and "peak_reserved_mb" in fields
+    label = "peak allocated" if beside_reserved else COST_LABELS[name]
+    memory = name in ("peak_memory_mb", "peak_reserved_mb")
+    return f"{label} ({info.memory_kind})" if memory and info.memory_kind else label
 
 
 def summary_grid(report: Report, info: TaskInfo, headline: Sequence[str], cached: dict[str, int]) -> Grid:

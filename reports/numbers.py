@@ -37,7 +37,7 @@ def format_cost(name: str, value: float) -> str:
         return f"{value * 1000:.1f} ms"
     if name == "wall_clock_s":
         return f"{value:.1f} s"
-    if name == "peak_memory_mb":
+    if name in ("peak_memory_mb", "peak_reserved_mb"):
         return f"{value:,.0f} MB"
     return f"{value:,.0f}"
 

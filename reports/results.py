@@ -34,6 +34,9 @@ COST_FIELDS: dict[str, bool] = {
     "forward_passes": False,
 }
 """The cost fields the report shows, each mapped to whether higher is better."""
+OPTIONAL_COST_FIELDS: dict[str, bool] = {"peak_reserved_mb": False}
+"""Cost fields shown only when a cell recorded them, after the peak memory (``peak_reserved_mb``: the
+CUDA caching allocator's peak, absent from CPU runs), each mapped to whether higher is better."""
 
 JsonObject = dict[str, object]
 """A JSON object as read from a results file; values are checked with isinstance before use."""
@@ -83,6 +86,20 @@ class Results:
         rows = self.cells[self.cells["task"] == task]
         columns = [c for c in self.cells.columns if c.startswith(QUALITY_PREFIX) and rows[c].notna().any()]
         return [c.removeprefix(QUALITY_PREFIX) for c in columns]
+
+    def cost_fields(self) -> dict[str, bool]:
+        """``COST_FIELDS`` and, after the peak memory, each optional field some cell recorded."""
+        recorded = {
+            name: higher
+            for name, higher in OPTIONAL_COST_FIELDS.items()
+            if COST_PREFIX + name in self.cells and self.cells[COST_PREFIX + name].notna().any()
+        }
+        fields: dict[str, bool] = {}
+        for name, higher in COST_FIELDS.items():
+            fields[name] = higher
+            if name == "peak_memory_mb":
+                fields.update(recorded)
+        return fields
 
     def done(self) -> pd.DataFrame:
         return self.cells[self.cells["status"] == "done"]

@@ -13,7 +13,6 @@ import pandas as pd
 
 from synpo_bench.reports.results import (
     CELL_STATUSES,
-    COST_FIELDS,
     COST_PREFIX,
     QUALITY_PREFIX,
     REFERENCE_LOSS,
@@ -58,14 +57,16 @@ def quality_summary(results: Results) -> pd.DataFrame:
 
 
 def cost_summary(results: Results) -> pd.DataFrame:
-    """One row per (task, loss, cost field): n, mean over done seeds, relative_to_dpo, best."""
+    """One row per (task, loss, cost field): n, mean over done seeds, relative_to_dpo, best. The fields are
+    ``Results.cost_fields``: an optional one (peak reserved memory) only when a cell recorded it."""
     rows = []
     done = results.done()
+    fields = results.cost_fields()
     for task in results.tasks():
         task_cells = done[done["task"] == task]
         for loss in results.losses(task):
             cells = task_cells[task_cells["loss"] == loss]
-            for name in COST_FIELDS:
+            for name in fields:
                 values = cells[COST_PREFIX + name].dropna() if COST_PREFIX + name in cells else pd.Series()
                 rows.append(
                     {
@@ -82,7 +83,7 @@ def cost_summary(results: Results) -> pd.DataFrame:
         mean / reference[(task, name)] if reference.get((task, name)) else math.nan
         for task, name, mean in zip(frame["task"], frame["field"], frame["mean"], strict=True)
     ]
-    frame["best"] = _best_flags(frame, ["task", "field"], higher_is_better=COST_FIELDS.__getitem__)
+    frame["best"] = _best_flags(frame, ["task", "field"], higher_is_better=fields.__getitem__)
     return frame
 
 

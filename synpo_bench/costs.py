@@ -22,8 +22,11 @@ PHASES = ("data", "policy_forward", "reference_forward", "backward", "optimizer"
 class PeakMemory:
     """Peak memory over a block: CUDA max-allocated on a GPU, else process RSS sampled in a thread.
 
-    RSS has no per-block peak counter (``ru_maxrss`` is the process's lifetime peak), so a daemon thread
-    samples it every few milliseconds; it only reads /proc, the same for every loss.
+    On a GPU the caching allocator's peak reserved memory is read too (``peak_reserved_mb``): what the
+    process held from the device, the figure nvidia-smi and out-of-memory errors go by, beside what
+    tensors used; entering the block resets both peaks, so each cell reports its own. RSS has no
+    per-block peak counter (``ru_maxrss`` is the process's lifetime peak), so a daemon thread samples it
+    every few milliseconds; it only reads /proc, the same for every loss.
     """
 
     def __init__(self, device: torch.device, interval_s: float = 0.005) -> None:
@@ -31,6 +34,7 @@ class PeakMemory:
         self.kind = "cuda" if device.type == "cuda" else "rss"
         self._interval = interval_s
         self._peak = 0
+        self._reserved: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -49,6 +53,7 @@ class PeakMemory:
             self._thread.join()
         if self.kind == "cuda":
             self._peak = torch.cuda.max_memory_allocated(self.device)
+            self._reserved = torch.cuda.max_memory_reserved(self.device)
 
     def _sample(self) -> None:
         process = psutil.Process()
@@ -60,6 +65,11 @@ class PeakMemory:
         if self.kind == "rss":  # include the latest reading if the block was shorter than one interval
             self._peak = max(self._peak, psutil.Process().memory_info().rss)
         return self._peak / 2**20
+
+    @property
+    def peak_reserved_mb(self) -> float | None:
+        """The CUDA caching allocator's peak reserved memory; None for RSS, which has no such figure."""
+        return None if self._reserved is None else self._reserved / 2**20
 
 
 @dataclass
@@ -95,6 +105,7 @@ class CostMeter:
             "time_per_step_s": wall_clock_s / steps,
             "tokens_per_s": self.tokens / wall_clock_s if wall_clock_s > 0 else 0.0,
             "peak_memory_mb": peak_memory.peak_mb,
+            **_reserved(peak_memory),
             "memory_kind": peak_memory.kind,
             "forward_passes": self.forward_passes,
             "steps": self.steps,
@@ -102,3 +113,9 @@ class CostMeter:
             "tokens": self.tokens,
             **{f"{name}_s": self.seconds.get(name, 0.0) for name in PHASES},
         }
+
+
+def _reserved(peak_memory: PeakMemory) -> dict[str, float]:
+    """``peak_reserved_mb`` on a GPU; no key at all on the CPU, whose cost records stay as they were."""
+    reserved = peak_memory.peak_reserved_mb
+    return {} if reserved is None else {"peak_reserved_mb": reserved}

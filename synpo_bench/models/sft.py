@@ -13,6 +13,7 @@ from torch import Tensor
 from synpo_bench.api.models import Batch, Policy, policy_logits
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.api.tasks import CaptionExample
+from synpo_bench.optimizer import adamw
 
 WARMUP_FRACTION = 0.05
 MIN_LR_FRACTION = 0.1
@@ -34,7 +35,7 @@ def train_sft(
 ) -> float:
     """Token cross-entropy on the references, AdamW with warmup and cosine decay; returns the final loss."""
     trainable = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    optimizer = adamw(trainable, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, math.ceil(WARMUP_FRACTION * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, warmup, steps))
     batches = _sft_batches(policy, examples, frames, batch_size, seed)

@@ -28,9 +28,9 @@ from synpo_bench.models.build import build_model
 from synpo_bench.models.lm import TinyLMConfig
 from synpo_bench.models.sft import MIN_LR_FRACTION, WARMUP_FRACTION, Progress, train_sft
 from synpo_bench.models.vision import VisionConfig
-from synpo_bench.models.warmstart_store import load_entry, save_entry
+from synpo_bench.models.warmstart_store import load_entry, prefill, save_entry
 
-WARM_START_VERSION = "3"
+WARM_START_VERSION = "4"
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_LR = 1e-3
@@ -63,6 +63,8 @@ class WarmStartInfo:
     """Wall-clock of the training that produced the checkpoint (from the cache when cached)."""
     cached: bool
     n_examples: int
+    shipped: bool = False
+    """Whether the cache entry was copied from the one the package ships (``warmstart_store.SHIPPED``)."""
 
 
 def default_steps(n_examples: int, batch_size: int) -> int:
@@ -141,6 +143,7 @@ def warm_start(
         seconds = time.perf_counter() - start
         info = WarmStartInfo(key, target, 0, batch_size, lr, math.nan, seconds, 0.0, False, len(examples))
         return policy, info
+    shipped = prefill(target)
     loaded = load_entry(target, lora, warn or python_warning)
     cached = loaded is not None
     if loaded is not None:
@@ -187,6 +190,7 @@ def warm_start(
         train_seconds,
         cached,
         len(examples),
+        shipped,
     )
     return policy, info
 
