@@ -12,8 +12,10 @@ cells, the metric's noise: the pooled within-loss standard deviation over cells,
 pooled across losses because each loss alone has only a handful of cells. ``judge`` then calls a metric
 regressed when it fell by more than ``band`` (3 by default) such standard deviations, and never by less
 than ``MIN_RELATIVE`` of its baseline value (a metric with no spread at all still gets a band). Only the
-few metrics that matter fail the gate: each task's headline metrics (``TaskAdapter.headline``) and the
-cost structure against dpo (forward passes per loss over dpo's, exact). Speed against dpo is judged with
+few metrics that matter fail the gate: each task's headline metrics (``TaskAdapter.headline``), the held-out
+preference margin (``MARGIN``: what preference training teaches, continuous, so a loss trained the wrong
+way round or too little shows in it) and the cost structure against dpo (forward passes per loss over
+dpo's, exact). Speed against dpo is judged with
 a wide band (at least half its value) but only reported: on a shared CI machine wall-clock depends on
 what else runs (seen here: simpo at 0.49x dpo's speed while other jobs shared the cores, 1.3x alone).
 Every other metric outside its band is reported, not gated.
@@ -45,6 +47,8 @@ SPEED_MIN_RELATIVE = 0.5
 """Speed against dpo is gated with at least half its value as band: only a gross slowdown fails."""
 SPEED = "cost:speed_vs_dpo"
 """dpo's time per step over the loss's: higher is better, like every quality metric."""
+MARGIN = "heldout_pref_margin"
+"""Chosen minus rejected mean token log-probability on held-out pairs (``tasks/metrics/preference.py``)."""
 PASSES = "cost:forward_passes_vs_dpo"
 """dpo's forward passes over the loss's: exact, so a loss that suddenly needs a reference fails."""
 
@@ -116,6 +120,10 @@ def headline(task: str) -> list[str]:
         return []
 
 
+def _gated(task: str, measured: dict[str, float]) -> list[str]:
+    return [*headline(task), *([MARGIN] if MARGIN in measured else []), PASSES]
+
+
 def noise_baseline(results: Sequence[Results], band: float = DEFAULT_BAND) -> JsonObject:
     """The format-2 baseline of several runs of one configuration (see the module docstring)."""
     cells = _with_cost_ratios(_cell_frame(results))
@@ -138,7 +146,7 @@ def noise_baseline(results: Sequence[Results], band: float = DEFAULT_BAND) -> Js
         "cells": counts,
         "status": _unfinished(results),
         "band": band,
-        "gated": {task: [*headline(task), PASSES] for task in tasks},
+        "gated": {task: _gated(task, noise[task]) for task in tasks},
         "inputs": {task: _inputs(result.run_dir, task) for result in results[:1] for task in tasks},
         "made_from": [str(result.run_dir) for result in results],
     }

@@ -25,7 +25,7 @@ from synpo_bench.reports.tuning import Tuning
 
 WIN_RATE = "win_rate"
 """The quality metric comparing a trained model's captions with the starting model's (in %)."""
-PREFERENCE_METRICS = (WIN_RATE, "tie_rate", "heldout_pref_accuracy")
+PREFERENCE_METRICS = (WIN_RATE, "tie_rate", "heldout_pref_accuracy", "heldout_pref_margin")
 """The engine-wide metrics of every task (run/evaluate.py): against the start, and on held-out pairs."""
 LM_EVAL_PREFIX = "nlp:"
 """lm-eval metrics (``--nlp-tasks``) are named ``nlp:<task>/<metric>``."""

@@ -37,8 +37,8 @@ StepRecord = dict[str, float | str]
 """One metrics.jsonl line: numbers, and the step's ``batch_hash``."""
 
 DEFAULT_LR = 3e-5
-"""Preference-training peak learning rate of the embedded default (README, "What the default run shows"): the
-lowest of 1e-5, 2e-5, 3e-5, 5e-5 at which a loss moves VDC detectably. Real checkpoints want less (5e-7-1e-6)."""
+"""Peak preference-training rate of the embedded default (README, "What the default run shows"): the lowest
+of 1e-5, 2e-5, 3e-5, 5e-5 at which a loss moves VDC detectably. Real checkpoints want 5e-7-1e-6."""
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def test_the_run_folder_holds_its_resolved_options(
     resolved = tomllib.loads((run_dir / "config.toml").read_text())
     assert resolved["losses"] == "synpo"  # the flag, not the file
     assert resolved["budget"] == "steps=2" and resolved["batch-size"] == 8 and resolved["size"] == "tiny"
-    assert resolved["warm-start-steps"] == 20 and resolved["lr"] == 1e-5  # defaults are written too
+    assert resolved["warm-start-steps"] == 20 and resolved["lr"] == 3e-5  # defaults are written too
     assert resolved["cache-dir"] == str(cache) and resolved["out"] == str(out)
     assert "shard" not in resolved and "rerun" not in resolved and "config" not in resolved
 

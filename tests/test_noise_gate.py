@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from synpo_bench.cli.baseline import baseline_command
 from synpo_bench.cli.report import check_command
 from synpo_bench.reports.baseline import check_results
-from synpo_bench.reports.noise import PASSES, SPEED, noise_baseline
+from synpo_bench.reports.noise import MARGIN, PASSES, SPEED, noise_baseline
 from synpo_bench.reports.reading import load_results
 from tests._results_factory import TASK, standard_run
 
@@ -115,3 +115,23 @@ def test_the_baseline_and_check_commands(run_dir: Path, tmp_path: Path) -> None:
     assert "standard deviations of its measured noise" in checked.output and "no regression" in checked.output
     bad = runner.invoke(app, ["baseline", str(run_dir), "--out", str(out), "--band", "0"])
     assert bad.exit_code == 2 and "--band 0" in bad.output
+
+
+def test_the_held_out_preference_margin_is_gated_where_the_runs_measured_it(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    # A loss trained the wrong way round lowers the held-out margin; the margin is gated beside the
+    # headline. Margins: dpo 0.10, 0.12 (mean 0.11), simpo 0.20, 0.16 (0.18): pooled sd
+    # sqrt((0.0001 + 0.0001 + 0.0004 + 0.0004) / 2) = sqrt(0.0005) = 0.02236, band 0.06708.
+    margins = {("dpo", 0): 0.10, ("dpo", 1): 0.12, ("simpo", 0): 0.20, ("simpo", 1): 0.16}
+    for (loss, seed), margin in margins.items():
+        path = run_dir / TASK / loss / f"seed{seed}" / "result.json"
+        cell = json.loads(path.read_text())
+        cell["quality"][MARGIN] = margin
+        path.write_text(json.dumps(cell))
+    payload = noise_baseline([load_results(run_dir)])
+    assert payload["gated"][TASK] == ["CIDEr", "BLEU-4", "fact_accuracy", MARGIN, PASSES]
+    assert payload["noise"][TASK][MARGIN] == pytest.approx(math.sqrt(0.0005))
+    payload["tasks"][TASK]["simpo"][MARGIN] = 0.18 + 3 * math.sqrt(0.0005) + 0.001
+    gate, _ = check_results(run_dir, write(tmp_path / "b.json", payload))
+    assert [(r.loss, r.metric) for r in gate.regressions] == [("simpo", MARGIN)]

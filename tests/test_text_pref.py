@@ -13,7 +13,7 @@ from synpo_bench.api.errors import UserError
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskData, get_task
 from synpo_bench.tasks.data.pairs import PairsFileError, read_pairs_jsonl
-from synpo_bench.tasks.metrics.preference import heldout_preference_accuracy
+from synpo_bench.tasks.metrics.preference import heldout_preference, heldout_preference_accuracy
 from synpo_bench.tasks.text_pref import normalize_answer
 from synpo_bench.tasks.world.text_pairs import make_text_pairs, split_of
 
@@ -227,3 +227,14 @@ def test_heldout_preference_accuracy_counts_strict_wins_on_text_pairs() -> None:
     assert heldout_preference_accuracy(LogpTable(), text_pairs([0.0], [-1.0]), {}, 4) == 1.0
     with pytest.raises(ValueError, match="undefined"):
         heldout_preference_accuracy(LogpTable(), [], {}, 4)
+
+
+def test_heldout_preference_margin_is_the_mean_log_probability_gap() -> None:
+    # LogpTable gives a one-token response of value v the log-probability log sigmoid(v). Hand-worked:
+    # log s(-1) - log s(-2) = -1.313262 + 2.126928 = 0.813666; log s(-3) - log s(-1) = -3.048587 + 1.313262
+    # = -1.735325; mean -0.460830. Accuracy: one of two.
+    pairs = text_pairs([-1.0, -3.0], [-2.0, -1.0])
+    for batch_size in (1, 2):
+        preference = heldout_preference(LogpTable(), pairs, {}, batch_size)
+        assert preference.accuracy == 0.5
+        assert preference.margin == pytest.approx(-0.460830, abs=1e-6)

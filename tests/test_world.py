@@ -86,7 +86,7 @@ def test_unknown_split_and_size_are_rejected() -> None:
 def test_world_sizes() -> None:
     train, test = world_clips(0, "tiny")
     assert (len(train), len(test)) == (24, 8)
-    assert world_size("default") == {"train": 512, "val": 64, "test": 64}
+    assert world_size("default") == {"train": 512, "val": 64, "test": 256}
 
 
 # ------------------------------------------------------------------------------------------- facts

@@ -23,7 +23,7 @@ from synpo_bench.pairs import caption_token_budget
 from synpo_bench.run.record import CAPTIONS_FILE, ITEM_SCORES_FILE, write_captions, write_item_scores
 from synpo_bench.tasks.metrics.lm_eval import evaluate_lm
 from synpo_bench.tasks.metrics.lmms_eval import evaluate_lmms
-from synpo_bench.tasks.metrics.preference import heldout_preference_accuracy, win_outcomes, win_rate
+from synpo_bench.tasks.metrics.preference import heldout_preference, win_outcomes, win_rate
 
 MAX_EVAL_CAPTION_TOKENS = 512
 
@@ -58,9 +58,9 @@ class Evaluator:
         folder: Path,
         start_captions: Sequence[str] | None = None,
     ) -> dict[str, float]:
-        """The task's metrics, held-out preference accuracy, the lm-eval scores of ``model`` and, given the
-        starting model's captions on data with facts, the judge's win rate over them; each example's
-        values go to ``item_scores.jsonl`` in ``folder`` (for paired comparisons in reports)."""
+        """The task's metrics, held-out preference accuracy and margin, the lm-eval scores of ``model`` and,
+        given the starting model's captions on data with facts, the judge's win rate over them; each
+        example's values go to ``item_scores.jsonl`` in ``folder`` (for paired comparisons in reports)."""
         predictions = {
             (e.clip_id, e.dimension): caption for e, caption in zip(data.eval, captions, strict=True)
         }
@@ -73,9 +73,9 @@ class Evaluator:
                 for item, outcome in zip(items or [{} for _ in data.eval], outcomes, strict=True)
             ]
         if heldout:
-            quality["heldout_pref_accuracy"] = 100.0 * heldout_preference_accuracy(
-                model, heldout, data.frames, self.config.train.batch_size
-            )
+            preference = heldout_preference(model, heldout, data.frames, self.config.train.batch_size)
+            quality["heldout_pref_accuracy"] = 100.0 * preference.accuracy
+            quality["heldout_pref_margin"] = preference.margin
         quality.update(self._lm_eval_scores(model, folder))
         quality.update(self._lmms_eval_scores(model, folder))
         if outcomes is not None:

@@ -1,8 +1,10 @@
 """Preference metrics of a trained policy: held-out preference accuracy and the judge's win rate.
 
-- ``heldout_preference_accuracy``: the share of held-out pairs (never trained on) whose chosen response
-  has the higher mean token log-probability under the policy. The mean, not the sum, so that a shorter
-  rejected caption does not win on length alone.
+- ``heldout_preference``: on held-out pairs (never trained on), the share whose chosen response has the
+  higher mean token log-probability under the policy (``accuracy``), and the mean of that difference
+  (``margin``, nats per token). The mean, not the sum, so that a shorter rejected caption does not win on
+  length alone. The margin moves with every step of preference learning, where the accuracy on a few
+  dozen pairs moves by whole pairs only: a loss trained the wrong way round, or too little, shows in it.
 - ``win_outcomes`` / ``win_rate``: per eval example, the judge's score of the trained policy's caption
   against the starting model's caption: a win (1), a tie (half a win) or a loss (0); their rate in %.
 """
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,21 +24,37 @@ from synpo_bench.api.stats import sequence_stats, split_pairs
 from synpo_bench.api.tasks import CaptionExample, PreferencePair
 
 
-def heldout_preference_accuracy(
+@dataclass(frozen=True)
+class HeldoutPreference:
+    accuracy: float
+    """Fraction (0-1) of pairs whose chosen response has the higher mean token log-probability."""
+    margin: float
+    """Mean over pairs of chosen minus rejected mean token log-probability (nats per token)."""
+
+
+def heldout_preference(
     model: Policy, pairs: Sequence[PreferencePair], frames: Mapping[str, np.ndarray], batch_size: int
-) -> float:
-    """Fraction (0-1) of ``pairs`` whose chosen response has the higher mean token log-probability."""
+) -> HeldoutPreference:
+    """The policy's preference accuracy and mean margin on ``pairs`` (see the module docstring)."""
     if not pairs:
         raise ValueError("preference accuracy of no pairs is undefined")
-    wins = 0
+    margins: list[torch.Tensor] = []
     with torch.inference_mode():
         for start in range(0, len(pairs), batch_size):
             batch = pair_rows(model.collate, pairs[start : start + batch_size], frames)
             batch = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             logits = policy_logits(model, batch)
             stats = split_pairs(sequence_stats(logits, batch["labels"]))
-            wins += int((stats.chosen_logp_mean > stats.rejected_logp_mean).sum())
-    return wins / len(pairs)
+            margins.append((stats.chosen_logp_mean - stats.rejected_logp_mean).double().cpu())
+    margin = torch.cat(margins)
+    return HeldoutPreference(float((margin > 0).double().mean()), float(margin.mean()))
+
+
+def heldout_preference_accuracy(
+    model: Policy, pairs: Sequence[PreferencePair], frames: Mapping[str, np.ndarray], batch_size: int
+) -> float:
+    """Fraction (0-1) of ``pairs`` whose chosen response has the higher mean token log-probability."""
+    return heldout_preference(model, pairs, frames, batch_size).accuracy
 
 
 def win_outcomes(

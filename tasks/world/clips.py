@@ -20,7 +20,7 @@ Rules that make each caption dimension learnable:
 Splits: ``train``, ``val`` and ``test`` draw from separate random streams (``SeedSequence([seed,
 split, index])``) and carry split-prefixed ids (``train-00012``), so they never share a clip; clip ``i``
 of a split does not depend on how many clips are asked for. World sizes (``WORLD_SIZES``): ``tiny``
-(24 train / 8 val / 8 test clips, for tests) and ``default`` (512 train / 64 val / 64 test).
+(24 train / 8 val / 8 test clips, for tests) and ``default`` (512 train / 64 val / 256 test).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ CAMERA_MOTIONS: tuple[str, ...] = ("static", "pan left", "pan right", "zoom in",
 SPLITS: dict[str, int] = {"train": 1, "val": 2, "test": 3}
 WORLD_SIZES: dict[str, dict[str, int]] = {
     "tiny": {"train": 24, "val": 8, "test": 8},
-    "default": {"train": 512, "val": 64, "test": 64},
+    "default": {"train": 512, "val": 64, "test": 256},
 }
 DEFAULT_FRAMES = 8
 DEFAULT_FRAME_SIZE = 32
