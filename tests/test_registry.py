@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,31 @@ def test_a_new_loss_is_one_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_bad_plugin_path_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="cannot import plug-in module 'no_such_plugin_module'"):
         import_plugins(["no_such_plugin_module"])
+
+
+def test_first_lookups_from_two_threads_both_see_every_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Discovery imports the package's modules; a second thread asking while the first is still importing
+    # must wait for it, not see a half-filled table (it used to get "unknown ...; valid: (none)").
+    package = tmp_path / "slow_entries"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "slow.py").write_text(
+        "import time\nfrom slow_registry_holder import REGISTRY\ntime.sleep(0.3)\nREGISTRY.add('slow', 1)\n"
+    )
+    (tmp_path / "slow_registry_holder.py").write_text(
+        "from synpo_bench.api.registry import Registry\n"
+        "REGISTRY = Registry('thing', 'things', 'slow_entries', 'no.such.group')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from slow_registry_holder import REGISTRY  # type: ignore[import-not-found]
+
+    seen: list[list[str]] = []
+    threads = [threading.Thread(target=lambda: seen.append(REGISTRY.names())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # the second starts while the first is inside the slow import
+    for thread in threads:
+        thread.join()
+    assert seen == [["slow"], ["slow"]]

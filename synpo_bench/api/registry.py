@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
@@ -39,6 +40,9 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._discovered = False
+        # Held through discovery: another thread's first lookup waits for the table to be full. Re-entrant,
+        # so a module that looks an entry up while it is imported (the flag is already set) does not block.
+        self._discovering = threading.RLock()
 
     def add(self, name: str, entry: T, aliases: Iterable[str] = ()) -> None:
         aliases = tuple(aliases)
@@ -73,17 +77,18 @@ class Registry(Generic[T]):
         return self._entries[canonical]
 
     def _discover(self) -> None:
-        if self._discovered:
-            return
-        self._discovered = True
-        package = importlib.import_module(self._package)
-        # Only the folder's own modules are entries; sub-packages (helpers, data) and _private modules
-        # are not, so discovery never imports more than the entries themselves.
-        for module in pkgutil.iter_modules(package.__path__):
-            if not module.name.startswith("_") and not module.ispkg:
-                importlib.import_module(f"{self._package}.{module.name}")
-        for entry in entry_points(group=self._group):
-            importlib.import_module(entry.value.split(":")[0])
+        with self._discovering:
+            if self._discovered:
+                return
+            self._discovered = True
+            package = importlib.import_module(self._package)
+            # Only the folder's own modules are entries; sub-packages (helpers, data) and _private modules
+            # are not, so discovery never imports more than the entries themselves.
+            for module in pkgutil.iter_modules(package.__path__):
+                if not module.name.startswith("_") and not module.ispkg:
+                    importlib.import_module(f"{self._package}.{module.name}")
+            for entry in entry_points(group=self._group):
+                importlib.import_module(entry.value.split(":")[0])
 
 
 class PluginError(ValueError, UserError):
