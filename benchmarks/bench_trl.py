@@ -52,15 +52,14 @@ import torch
 import transformers
 import trl
 from transformers import PrinterCallback, TrainerCallback
+from trl_inputs import ModelShape, make_pairs
 from trl_parity import (
     SHARED,
-    ModelShape,
     RunSettings,
     Setup,
     SharedLoss,
     engine_train,
     first_batch,
-    make_pairs,
     shared_loss,
     trl_trainer,
 )

@@ -9,22 +9,18 @@ replaced by ours. TRL comes with the `bench` extra, which `make test` and CI ins
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 pytest.importorskip("trl")
+# The benchmarks import each other as top-level modules (the folder of the running script is on sys.path).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from benchmarks.trl_parity import (  # after the skip: it imports trl
-    SHARED,
-    FirstBatch,
-    ModelShape,
-    RunSettings,
-    Setup,
-    SharedLoss,
-    first_batch,
-    make_pairs,
-    ours_first_batch,
-)
+from trl_inputs import ModelShape, make_pairs  # after the skip: trl_parity imports trl
+from trl_parity import SHARED, FirstBatch, RunSettings, Setup, SharedLoss, first_batch, ours_first_batch
 
 # TRL 1.16 reads transformers 5's deprecated is_gradient_checkpointing: its warning, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
