@@ -12,12 +12,12 @@ cells, the metric's noise: the pooled within-loss standard deviation over cells,
 pooled across losses because each loss alone has only a handful of cells. ``judge`` then calls a metric
 regressed when it fell by more than ``band`` (3 by default) such standard deviations, and never by less
 than ``MIN_RELATIVE`` of its baseline value (a metric with no spread at all still gets a band). Only the
-few metrics that matter fail the gate: each task's headline metrics (``TaskAdapter.headline``), the held-out
-preference margin (``MARGIN``: what preference training teaches, continuous, so a loss trained the wrong
-way round or too little shows in it) and the cost structure against dpo (forward passes per loss over
-dpo's, exact). Speed against dpo is judged with
-a wide band (at least half its value) but only reported: on a shared CI machine wall-clock depends on
-what else runs (seen here: simpo at 0.49x dpo's speed while other jobs shared the cores, 1.3x alone).
+few metrics that matter fail the gate: each task's headline metrics (``TaskAdapter.headline``), the
+held-out preference margin (``MARGIN``: what preference training teaches, continuous, so a loss trained
+the wrong way round or too little shows in it) and the cost structure against dpo (forward passes per
+loss over dpo's, exact). Speed against dpo is judged with a wide band (at least half its value) but only
+reported: on a shared CI machine wall-clock depends on what else runs (seen here: simpo at 0.49x dpo's
+speed while other jobs shared the cores, 1.3x alone).
 Every other metric outside its band is reported, not gated.
 
 The standard deviation is a sample statistic, computed here because it is one line of numpy and the

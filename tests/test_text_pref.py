@@ -13,7 +13,7 @@ from synpo_bench.api.errors import UserError
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.api.tasks import CaptionExample, PreferencePair, TaskData, get_task
 from synpo_bench.tasks.data.pairs import PairsFileError, read_pairs_jsonl
-from synpo_bench.tasks.metrics.preference import heldout_preference, heldout_preference_accuracy
+from synpo_bench.tasks.metrics.preference import heldout_preference
 from synpo_bench.tasks.text_pref import normalize_answer
 from synpo_bench.tasks.world.text_pairs import make_text_pairs, split_of
 
@@ -223,10 +223,10 @@ def test_heldout_preference_accuracy_counts_strict_wins_on_text_pairs() -> None:
     # win: 2 of 4, whatever the batch size.
     pairs = text_pairs([-1.0, -2.0, -3.0, -4.0], [-2.0, -1.0, -3.0, -5.0])
     for batch_size in (1, 3, 4):
-        assert heldout_preference_accuracy(LogpTable(), pairs, {}, batch_size) == 0.5
-    assert heldout_preference_accuracy(LogpTable(), text_pairs([0.0], [-1.0]), {}, 4) == 1.0
+        assert heldout_preference(LogpTable(), pairs, {}, batch_size).accuracy == 0.5
+    assert heldout_preference(LogpTable(), text_pairs([0.0], [-1.0]), {}, 4).accuracy == 1.0
     with pytest.raises(ValueError, match="undefined"):
-        heldout_preference_accuracy(LogpTable(), [], {}, 4)
+        heldout_preference(LogpTable(), [], {}, 4)
 
 
 def test_heldout_preference_margin_is_the_mean_log_probability_gap() -> None:

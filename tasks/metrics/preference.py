@@ -50,13 +50,6 @@ def heldout_preference(
     return HeldoutPreference(float((margin > 0).double().mean()), float(margin.mean()))
 
 
-def heldout_preference_accuracy(
-    model: Policy, pairs: Sequence[PreferencePair], frames: Mapping[str, np.ndarray], batch_size: int
-) -> float:
-    """Fraction (0-1) of ``pairs`` whose chosen response has the higher mean token log-probability."""
-    return heldout_preference(model, pairs, frames, batch_size).accuracy
-
-
 def win_outcomes(
     judge: Judge,
     examples: Sequence[CaptionExample],
