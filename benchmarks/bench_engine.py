@@ -1,7 +1,7 @@
 """Engine overhead: ``train_cell`` (synpo_bench/train.py) against a bare PyTorch loop doing the same
 work, one optimizer step of each in turn (A B A B ...). Prints numbers; not a timed test.
 
-    python benchmarks/bench_engine.py [--steps 200] [--warmup 10] [--loss synpo] [--threads N]
+    python benchmarks/bench_engine.py [--steps 200] [--warmup 10] [--loss synpo] [--threads N] [--control]
 
 Both sides train their own copy of one model (LlamaForCausalLM: vocab 512, hidden 128, 2 layers, 4 heads;
 the same seed) on one fixed batch (16 pairs of 96 tokens: one forward over 32 rows) with the same forward,
@@ -158,6 +158,21 @@ def interleave(loss_name: str, steps: int, warmup: int) -> tuple[np.ndarray, np.
     return np.array(timer.engine_s[warmup:]), np.array(timer.bare_s[warmup:])
 
 
+def control(loss_name: str, steps: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two identical bare loops alternating single steps (A A' A A' ...): the ratio the comparison prints
+    when there is no difference at all, i.e. this machine's noise for the same number of pairs."""
+    loss, batch = get_loss(loss_name), fixed_batch()
+    total = steps + warmup
+    first, second = (BareLoop(loss, batch, total, _warmup_steps(total)) for _ in range(2))
+    times: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    for _ in range(total):
+        for loop, spent in zip((first, second), times, strict=True):
+            began = clocks()
+            loop.step()
+            spent.append(clocks() - began)
+    return np.array(times[0][warmup:]), np.array(times[1][warmup:])
+
+
 def _warmup_steps(planned: int) -> int:
     return -(-planned // 10)  # train.py: ceil(warmup_ratio * planned), warmup_ratio 0.1
 
@@ -167,7 +182,11 @@ def ratio_of_medians(engine: np.ndarray, bare: np.ndarray) -> float:
 
 
 def summarise(
-    engine: np.ndarray, bare: np.ndarray, clock: str, statistic: Callable[..., float] = ratio_of_medians
+    engine: np.ndarray,
+    bare: np.ndarray,
+    clock: str,
+    statistic: Callable[..., float] = ratio_of_medians,
+    names: tuple[str, str] = ("engine", "bare loop"),
 ) -> str:
     interval = bootstrap(
         (engine, bare), statistic, paired=True, vectorized=False, n_resamples=2000, method="percentile", rng=0
@@ -175,12 +194,12 @@ def summarise(
     pair_ratios = engine / bare
     q1, q3 = np.percentile(pair_ratios, [25, 75])
     return (
-        f"{clock}: engine {1000 * statistics.median(engine):.1f} ms/step, "
-        f"bare loop {1000 * statistics.median(bare):.1f} ms/step "
+        f"{clock}: {names[0]} {1000 * statistics.median(engine):.1f} ms/step, "
+        f"{names[1]} {1000 * statistics.median(bare):.1f} ms/step "
         f"({len(engine)} pairs of single steps, A B A B)\n"
-        f"  engine / bare: {statistic(engine, bare):.3f}x (ratio of medians; 95% bootstrap interval "
-        f"{interval.low:.3f}-{interval.high:.3f}); per-pair ratios: median {np.median(pair_ratios):.3f}, "
-        f"IQR {q1:.3f}-{q3:.3f}"
+        f"  {names[0]} / {names[1]}: {statistic(engine, bare):.3f}x (ratio of medians; 95% bootstrap "
+        f"interval {interval.low:.3f}-{interval.high:.3f}); per-pair ratios: median "
+        f"{np.median(pair_ratios):.3f}, IQR {q1:.3f}-{q3:.3f}"
     )
 
 
@@ -194,6 +213,9 @@ def main() -> None:
         "--loss", default="synpo", help="a loss name; one needing a reference gets a live copy"
     )
     parser.add_argument("--threads", type=int, help="torch's intra-op threads (default: torch's choice)")
+    parser.add_argument(
+        "--control", action="store_true", help="also time two identical bare loops (A/A): the noise floor"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -203,6 +225,10 @@ def main() -> None:
     # CPU time is what the process itself spent: unlike wall-clock, waiting for a busy core does not count.
     for column, clock in enumerate(("wall-clock", "CPU time")):
         print(summarise(engine[:, column], bare[:, column], clock))
+    if args.control:
+        first, second = control(args.loss, args.steps, args.warmup)
+        names = ("bare loop A", "bare loop A'")
+        print(summarise(first[:, 0], second[:, 0], "control, wall-clock", names=names))
 
 
 if __name__ == "__main__":
