@@ -1,13 +1,15 @@
 """Paired comparisons: each loss against the baseline loss and against the start, on the same items.
 
 Every loss of a task is evaluated on the same examples, so two models' difference is measured item by item
-(``item_scores.jsonl``): a paired bootstrap over items within seeds (and over seeds when there are several,
-``statistics.bootstrap_difference``) gives a 95% interval and a verdict: better, worse or no detectable
-difference (the interval contains 0). Cells whose items differ (other clip ids or dimensions) cannot be
-paired: a warning names them and their comparisons fall back to unpaired intervals (each side's items
-resampled on its own). A "no signal" warning says when no loss differs detectably from the start on the
-task's headline metric. A loss's mean is bold only when it is significantly better than every other loss:
-by the paired bootstrap where items exist, else by non-overlapping t-intervals over seeds.
+(``item_scores.jsonl``): a paired bootstrap over items within seeds (and over seeds when there are several;
+``statistics.shared_differences``, one resample for every loss of a metric, or pair by pair with
+``statistics.bootstrap_difference`` when the losses' seeds differ) gives a 95% interval and a verdict:
+better, worse or no detectable difference (the interval contains 0). Cells whose items differ (other clip
+ids or dimensions) cannot be paired: a warning names them and their comparisons fall back to unpaired
+intervals (each side's items resampled on its own). A "no signal" warning says when no loss differs
+detectably from the start on the task's headline metric. A loss's mean is bold only when it is
+significantly better than every other loss: by the paired bootstrap where items exist, else by
+non-overlapping t-intervals over seeds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ import pandas as pd
 from synpo_bench.api.registry import UnknownNameError
 from synpo_bench.api.tasks import get_task
 from synpo_bench.reports.results import REFERENCE_LOSS, Results
-from synpo_bench.reports.statistics import BOOTSTRAP_METHOD, Difference, bootstrap_difference
+from synpo_bench.reports.statistics import (
+    BOOTSTRAP_METHOD,
+    Difference,
+    bootstrap_difference,
+    shared_differences,
+)
 
 START = "start"
 """The ``against`` of a comparison with the starting model."""
@@ -86,17 +93,16 @@ def _task_comparisons(results: Results, task: str, paired: Paired) -> list[dict[
     rows = []
     for metric in metrics:
         values = {loss: {s: _values(f, metric) for s, f in seeds.items()} for loss, seeds in cells.items()}
-        pairwise = _pairwise(values)
+        start_values = _values(start, metric) if start is not None and metric in start else None
+        pairwise, against_start = _comparisons(values, start_values)
         paired.best |= {(task, loss, metric) for loss in _significantly_best(losses, pairwise)}
         for loss in losses:
             if loss != paired.baseline_loss and (loss, paired.baseline_loss) in pairwise:
                 rows.append(
                     _row(task, loss, paired.baseline_loss, metric, pairwise[(loss, paired.baseline_loss)])
                 )
-            if start is not None and metric in start and values[loss]:
-                found = _compare(values[loss], _values(start, metric))
-                if found is not None:
-                    rows.append(_row(task, loss, START, metric, found))
+            if loss in against_start:
+                rows.append(_row(task, loss, START, metric, against_start[loss]))
     if paired.baseline_loss not in losses:
         notes.append(f"no {paired.baseline_loss} cell in task '{task}': no comparison with it")
     _no_signal(task, metrics, rows, paired)
@@ -110,6 +116,52 @@ def _cells(results: Results, task: str, loss: str) -> dict[int, pd.DataFrame]:
 
 def _values(frame: pd.DataFrame, metric: str) -> pd.Series:
     return frame[metric].dropna() if metric in frame else pd.Series(dtype=float)
+
+
+def _comparisons(
+    values: Mapping[str, SeedValues], start: pd.Series | None
+) -> tuple[dict[tuple[str, str], Difference], dict[str, Difference]]:
+    """Every ordered pair of losses with items (a - b), and each loss against the start: from one shared
+    resample when every loss has the same seeds and every cell (and the start) the same items, else pair
+    by pair (unpaired where items differ)."""
+    aligned = _aligned(values, start)
+    if aligned is None:
+        against_start = {
+            loss: found
+            for loss, seeds in values.items()
+            if start is not None and seeds and (found := _compare(seeds, start)) is not None
+        }
+        return _pairwise(values), against_start
+    names = [name for name in aligned if name != START]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    found = shared_differences(aligned, pairs + [(loss, START) for loss in names if START in aligned])
+    pairwise: dict[tuple[str, str], Difference] = {}
+    for a, b in pairs:
+        pairwise[(a, b)], pairwise[(b, a)] = found[(a, b)], found[(a, b)].mirrored()
+    return pairwise, {loss: found[(loss, START)] for loss in names if (loss, START) in found}
+
+
+def _aligned(values: Mapping[str, SeedValues], start: pd.Series | None) -> dict[str, list[np.ndarray]] | None:
+    """Each loss's item values per seed (and the start's, under ``START``, repeated for every seed) in one
+    item order; None unless every loss with items has the same seeds and every cell the same items."""
+    with_items = {loss: {seed: v for seed, v in seeds.items() if len(v)} for loss, seeds in values.items()}
+    present = {loss: seeds for loss, seeds in with_items.items() if seeds}
+    seed_sets = {tuple(sorted(seeds)) for seeds in present.values()}
+    if len(seed_sets) != 1:
+        return None
+    seeds = seed_sets.pop()
+    every = [cell[seed] for cell in present.values() for seed in seeds]
+    if start is not None and len(start):
+        every.append(start)
+    items = every[0].index
+    if not items.is_unique or not all(s.index.sort_values().equals(items.sort_values()) for s in every):
+        return None
+    aligned = {
+        loss: [cell[seed].reindex(items).to_numpy(float) for seed in seeds] for loss, cell in present.items()
+    }
+    if start is not None and len(start):
+        aligned[START] = [start.reindex(items).to_numpy(float)] * len(seeds)
+    return aligned
 
 
 def _pairwise(values: Mapping[str, SeedValues]) -> dict[tuple[str, str], Difference]:
