@@ -33,7 +33,7 @@ from synpo_bench.api.stats import sequence_stats, split_pairs
 from synpo_bench.api.tasks import TaskData, get_task
 from synpo_bench.models import VideoLM, warm_start
 from synpo_bench.pairs import caption_token_budget
-from synpo_bench.run import EMBEDDED_WORLD_TASKS
+from synpo_bench.run.prepare import EMBEDDED_WORLD_TASKS
 
 PAIRS = 16
 LR = 3e-5

@@ -21,7 +21,7 @@ from synpo_bench.api.tasks import TaskData, get_task
 from synpo_bench.models import VideoLM, warm_start
 from synpo_bench.models.warmstart import DEFAULT_BATCH_SIZE, default_steps
 from synpo_bench.pairs import build_preference_pairs
-from synpo_bench.run import EMBEDDED_WORLD_TASKS
+from synpo_bench.run.prepare import EMBEDDED_WORLD_TASKS
 from synpo_bench.tasks.judges.exact import ExactFactJudge
 
 

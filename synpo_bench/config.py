@@ -12,7 +12,7 @@ from synpo_bench.api.errors import UserError
 from synpo_bench.api.io import content_hash
 from synpo_bench.budgets import Budget
 from synpo_bench.reports.tuning import setting_label
-from synpo_bench.train import TrainSettings
+from synpo_bench.train_settings import TrainSettings
 from synpo_bench.tuning import Setting, loss_settings
 
 DEFAULT_LOSSES = ("dpo", "ipo", "simpo", "orpo", "synpo")

@@ -32,25 +32,7 @@ from synpo_bench.budgets import Budget
 from synpo_bench.costs import CostMeter, PeakMemory
 from synpo_bench.optimizer import adamw
 from synpo_bench.parallel import agree_finite, budget_reached, combine_micro_batches, parallel_cost
-
-StepRecord = dict[str, float | str]
-"""One metrics.jsonl line: numbers, and the step's ``batch_hash``."""
-
-DEFAULT_LR = 3e-5
-"""Peak preference-training rate of the embedded default (README, "What the default run shows"): the lowest
-of 1e-5, 2e-5, 3e-5, 5e-5 at which a loss moves VDC detectably. Real checkpoints want 5e-7-1e-6."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    batch_size: int = 16
-    """Preference pairs per micro-batch (the forward pass sees twice as many rows)."""
-    grad_accum: int = 1
-    lr: float = DEFAULT_LR
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    weight_decay: float = 0.0
-    log_every: int = 1
+from synpo_bench.train_settings import StepRecord, TrainSettings
 
 
 class LiveReference:

@@ -15,7 +15,7 @@ import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 
-from synpo_bench.train import TrainSettings
+from synpo_bench.train_settings import TrainSettings
 
 Setting = tuple[tuple[str, float], ...]
 """One setting: (key, value) pairs in ``setting_keys`` order; () in shared mode."""

@@ -21,7 +21,7 @@ from synpo_bench.reports.reading import load_results
 from synpo_bench.reports.render import render
 from synpo_bench.reports.report import build_report
 from synpo_bench.reports.tuning import parse_label, setting_label, validation_clips
-from synpo_bench.train import TrainSettings
+from synpo_bench.train_settings import TrainSettings
 from synpo_bench.tuning import loss_overrides, loss_settings, train_settings
 
 runner = CliRunner()

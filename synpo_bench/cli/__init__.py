@@ -61,9 +61,6 @@ app.command("baseline")(baseline_command)
 
 
 def main() -> None:
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # our own progress display says what is happening
     app()
 
 

@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from synpo_bench.api.errors import UserError
-from synpo_bench.api.losses import get_loss_spec, list_losses
 from synpo_bench.api.tasks import TASKS, get_task, list_tasks
 from synpo_bench.cli.errors import console, user_errors
 
@@ -27,6 +26,9 @@ def list_command(
 
 
 def _loss_table() -> Table:
+    # Imported here: the loss modules import torch, which every other command can start without.
+    from synpo_bench.api.losses import get_loss_spec, list_losses
+
     table = Table(title="Registered losses", show_lines=False)
     for column in ("name", "reference model", "defaults", "summary", "citation"):
         table.add_column(column, overflow="fold")

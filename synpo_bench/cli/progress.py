@@ -16,7 +16,7 @@ from rich.progress import (
 from synpo_bench.cli.errors import console
 from synpo_bench.config import Cell
 from synpo_bench.run.observer import CellReport, RunObserver
-from synpo_bench.train import StepRecord
+from synpo_bench.train_settings import StepRecord
 
 
 class RichObserver(RunObserver):

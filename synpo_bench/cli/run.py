@@ -34,7 +34,7 @@ from synpo_bench.config import (
 from synpo_bench.launch import is_main_launch_process, launched_processes
 from synpo_bench.reports.run_summary import run_summary
 from synpo_bench.run.observer import RunObserver
-from synpo_bench.train import DEFAULT_LR, TrainSettings
+from synpo_bench.train_settings import DEFAULT_LR, TrainSettings
 
 
 def run_command(
@@ -255,12 +255,15 @@ def run_command(
                 slurm_options=parse_key_values(slurm_option or [], "--slurm-option"),
             ),
         )
-        # Imported here, not at the top: the engine loads transformers models and lm-eval, which `list`,
-        # `report`, `check` and `--help` never need.
+        # Imported here, not at the top: the engine imports torch, transformers and lm-eval, which
+        # `report`, `check`, `status` and `--help` never need (they start in about a second).
+        from transformers.utils import logging as transformers_logging
+
         from synpo_bench.cli.submit import run_as_jobs
-        from synpo_bench.run import GridRunner
+        from synpo_bench.run.grid import GridRunner
         from synpo_bench.validation import validate_config
 
+        transformers_logging.disable_progress_bar()  # our own progress display says what is happening
         validate_config(config)
         main = is_main_launch_process()  # several processes: the first writes and prints, alone
         if main:

@@ -11,10 +11,7 @@ environment.py the device, versions and git commit recorded in manifests
 executor.py    the grid as submitit jobs (--executor submitit-local | slurm): a prepare job, one job per cell
 jobs.py        which job ran which cell (submitit/jobs.json) and each job's state
 status.py      each cell of a run as done, failed, running, interrupted or pending (synpo-bench status)
+
+Import from the modules themselves: this package imports nothing, so that the command line's progress
+display and status (observer.py, status.py) load without torch.
 """
-
-from synpo_bench.run.grid import GridRunner
-from synpo_bench.run.observer import CellReport, RunObserver
-from synpo_bench.run.prepare import EMBEDDED_WORLD_TASKS, PreparedTask
-
-__all__ = ["EMBEDDED_WORLD_TASKS", "CellReport", "GridRunner", "PreparedTask", "RunObserver"]

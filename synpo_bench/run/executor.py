@@ -40,7 +40,7 @@ from synpo_bench.run.jobs import PREPARE, JobRecord, job_log, job_outcome, jobs_
 from synpo_bench.run.observer import CellReport, RunObserver
 from synpo_bench.run.prepare import TaskPreparer
 from synpo_bench.run.record import is_finished, load_result
-from synpo_bench.train import StepRecord
+from synpo_bench.train_settings import StepRecord
 from synpo_bench.validation import validate_config
 
 POLL_SECONDS = 1.0

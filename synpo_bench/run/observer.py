@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synpo_bench.config import Cell
-from synpo_bench.train import StepRecord
+from synpo_bench.train_settings import StepRecord
 
 
 @dataclass

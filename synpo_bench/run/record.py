@@ -11,15 +11,15 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synpo_bench.api.io import read_json, write_text_atomic
-from synpo_bench.api.losses import Loss
 from synpo_bench.api.tasks import CaptionExample
 from synpo_bench.config import Cell, RunConfig
-from synpo_bench.parallel import parallel_record
-from synpo_bench.run.environment import environment_versions, git_sha
-from synpo_bench.train import TrainOutcome
+
+if TYPE_CHECKING:  # types only: reading results (synpo-bench status) must not import torch
+    from synpo_bench.api.losses import Loss
+    from synpo_bench.train import TrainOutcome
 
 CAPTIONS_FILE = "captions.jsonl"
 """The evaluated captions, one JSON line per eval example: for reading what a loss did to the model."""
@@ -53,6 +53,10 @@ def manifest(
 ) -> dict[str, Any]:
     """``manifest.json``: everything needed to say what this cell ran, written when it starts; a tuned
     cell's also has its ``setting`` (``--tune`` key -> value), which overrides ``config``'s."""
+    # Imported here: both import torch, which this module's readers (synpo-bench status) never need.
+    from synpo_bench.parallel import parallel_record
+    from synpo_bench.run.environment import environment_versions, git_sha
+
     found = {
         "run_id": config.resolved_run_id(),
         "task": cell.task,
