@@ -289,7 +289,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--vocab", type=int, default=512)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--dtype", choices=("float32", "bf16"), default="float32")
+    parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast, on CUDA")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per setting")
     parser.add_argument("--warmup", type=int, default=3, help="steps per setting run first and not timed")
     parser.add_argument("--memory-steps", type=int, default=3)
