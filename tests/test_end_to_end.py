@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -87,6 +88,32 @@ def test_rerun_skips_finished_cells(
     assert completed.returncode == 0, completed.stderr
     assert "cached" in completed.stdout
     assert [p.stat().st_mtime_ns for p in results] == stamps
+
+
+def test_a_resumed_run_reads_the_starts_evaluation_instead_of_repeating_it(
+    first_run: tuple[Path, subprocess.CompletedProcess], cache_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "results"
+    shutil.copytree(first_run[0], out)
+    task_dir = next(out.iterdir()) / "vdc"
+    captions, task_json = task_dir / "captions.jsonl", task_dir / "task.json"
+    stamp, start = captions.stat().st_mtime_ns, json.loads(task_json.read_text())["start_quality"]
+    args = ["run", "--losses", "dpo,synpo", *TINY, "--seeds", "0,1", "--out", str(out)]
+    completed = cli(*args, cache=cache_dir)  # seed 1 is new: the task is prepared again
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "vdc: the starting model's evaluation, from an earlier invocation" in completed.stdout
+    assert "vdc: evaluating the starting model" not in completed.stdout
+    assert captions.stat().st_mtime_ns == stamp
+    assert json.loads(task_json.read_text())["start_quality"] == start
+    assert json.loads((task_dir / "synpo" / "seed1" / "result.json").read_text())["status"] == "done"
+
+    # Written under other settings (another start key): evaluated again.
+    earlier = json.loads(task_json.read_text())
+    task_json.write_text(json.dumps({**earlier, "start_key": "another"}))
+    completed = cli(*args, "--rerun", "all", cache=cache_dir)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "vdc: evaluating the starting model" in completed.stdout
+    assert captions.stat().st_mtime_ns != stamp
 
 
 def test_killed_cell_is_redone_and_others_kept(

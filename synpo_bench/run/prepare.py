@@ -15,7 +15,7 @@ from typing import Any
 
 from synpo_bench.api.chat import MessageRenderer, ReadsConversations
 from synpo_bench.api.errors import UserError
-from synpo_bench.api.io import content_hash, write_json_atomic
+from synpo_bench.api.io import content_hash, read_json, write_json_atomic
 from synpo_bench.api.judges import CandidateRater, Judge, make_judge
 from synpo_bench.api.models import Policy
 from synpo_bench.api.tasks import (
@@ -33,7 +33,7 @@ from synpo_bench.models.warmstart import DEFAULT_BATCH_SIZE
 from synpo_bench.pairs import build_preference_pairs
 from synpo_bench.run.evaluate import Evaluator
 from synpo_bench.run.observer import RunObserver
-from synpo_bench.run.record import CAPTIONS_FILE, write_captions
+from synpo_bench.run.record import CAPTIONS_FILE, read_captions, write_captions
 from synpo_bench.tasks.data.pairs import RowReading, read_given_pairs, write_pairs_jsonl
 
 EMBEDDED_WORLD_TASKS = ("vatex", "vdc", "vdd")
@@ -131,12 +131,23 @@ class TaskPreparer:
                 }
             ),
         }
-        self.observer.stage(f"{task}: evaluating the starting model")
-        start_captions = self.evaluator.captions(base_model, data)
-        write_captions(task_dir / CAPTIONS_FILE, data.eval, start_captions)
-        info["start_quality"] = self.evaluator.quality(
-            base_model, adapter, data, heldout, start_captions, task_dir
+        info["start_key"] = content_hash(
+            {"config": self.config.identity(), "data": info["data_hash"], "warm_start": warm_info.key}
         )
+        earlier = _earlier_start(task_dir, info["start_key"], data.eval)
+        if earlier is not None:
+            # A resumed run, or each submitit cell job: the same start on the same data under the same
+            # settings was evaluated by an earlier invocation; evaluating it again would cost every one of
+            # them the whole eval set's generation (and lm-eval's) once more.
+            self.observer.stage(f"{task}: the starting model's evaluation, from an earlier invocation")
+            start_captions, info["start_quality"] = earlier
+        else:
+            self.observer.stage(f"{task}: evaluating the starting model")
+            start_captions = self.evaluator.captions(base_model, data)
+            write_captions(task_dir / CAPTIONS_FILE, data.eval, start_captions)
+            info["start_quality"] = self.evaluator.quality(
+                base_model, adapter, data, heldout, start_captions, task_dir
+            )
         write_json_atomic(task_dir / "task.json", info)
         return PreparedTask(task, adapter, data, base_model, pairs, heldout, start_captions, info)
 
@@ -266,6 +277,21 @@ class TaskPreparer:
         exact = make_judge("exact")
         assert isinstance(exact, CandidateRater)
         return exact
+
+
+def _earlier_start(
+    task_dir: Path, start_key: str, examples: list[CaptionExample]
+) -> tuple[list[str], dict[str, float]] | None:
+    """The start's captions and quality as an earlier invocation wrote them (task.json, captions.jsonl),
+    when its ``start_key`` is ``start_key`` and the captions cover ``examples`` in order; else None."""
+    try:
+        earlier = read_json(task_dir / "task.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(earlier, dict) or earlier.get("start_key") != start_key:
+        return None
+    quality, captions = earlier.get("start_quality"), read_captions(task_dir / CAPTIONS_FILE, examples)
+    return (captions, quality) if isinstance(quality, dict) and captions is not None else None
 
 
 def _as_dict(value: Any) -> Any:

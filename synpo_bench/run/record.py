@@ -136,6 +136,22 @@ def write_captions(path: Path, examples: Sequence[CaptionExample], captions: Seq
     write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
+def read_captions(path: Path, examples: Sequence[CaptionExample]) -> list[str] | None:
+    """The captions ``write_captions`` wrote for ``examples``; None when the file is missing, damaged or
+    written for other examples (another clip or dimension at any line)."""
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, ValueError):
+        return None
+    if len(rows) != len(examples):
+        return None
+    keys = [(row.get("clip_id"), row.get("dimension")) if isinstance(row, dict) else None for row in rows]
+    if keys != [(e.clip_id, e.dimension) for e in examples]:
+        return None
+    captions = [row.get("caption") for row in rows]
+    return captions if all(isinstance(c, str) for c in captions) else None
+
+
 def write_item_scores(
     path: Path, examples: Sequence[CaptionExample], items: Sequence[Mapping[str, float]]
 ) -> None:
