@@ -34,6 +34,7 @@ WAIT_TIMEOUT = timedelta(hours=24)
 long): torch's default of 10-30 minutes would end the run while the main process works."""
 PER_PROCESS_COST = (
     "peak_memory_mb",
+    "peak_reserved_mb",  # CUDA only
     "forward_passes",
     "data_s",
     "policy_forward_s",
