@@ -86,16 +86,24 @@ class PrecomputedReference:
 
     @classmethod
     def compute(cls, policy: nn.Module, batches: Iterable[Batch], n_pairs: int) -> PrecomputedReference:
+        """The table, from ``policy`` itself before it trains (in eval mode, no dropout, restored after):
+        no second copy of the model in memory, which is what this mode is chosen to save. Under no_grad,
+        not inference_mode: a buffer a module caches on its first forward must stay usable by training."""
         start = time.perf_counter()
         table = torch.full((n_pairs, 2), float("nan"))
         passes = 0
-        frozen = copy.deepcopy(policy).eval()
-        with torch.inference_mode():
-            for batch in batches:
-                sums = sequence_stats(policy_logits(frozen, batch), batch["labels"]).logp_sum.float().cpu()
-                half = sums.shape[0] // 2
-                table[batch["pair_index"].cpu()] = torch.stack([sums[:half], sums[half:]], dim=1)
-                passes += 1
+        was_training = policy.training
+        policy.eval()
+        try:
+            with torch.no_grad():
+                for batch in batches:
+                    logits = policy_logits(policy, batch)
+                    sums = sequence_stats(logits, batch["labels"]).logp_sum.float().cpu()
+                    half = sums.shape[0] // 2
+                    table[batch["pair_index"].cpu()] = torch.stack([sums[:half], sums[half:]], dim=1)
+                    passes += 1
+        finally:
+            policy.train(was_training)
         if torch.isnan(table).any():
             raise ValueError("precomputed reference: some pairs were never seen by the precompute pass")
         return cls(table, time.perf_counter() - start, passes)

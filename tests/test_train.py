@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -235,6 +236,26 @@ def test_precomputed_reference_matches_live(tmp_path: Path) -> None:
     assert pre[1]["margin"] == pytest.approx(live[1]["margin"], rel=1e-4, abs=1e-6)
     # At step 1 the policy is the reference, so every DPO reward is zero and the loss is log 2.
     assert live[0]["loss"] == pytest.approx(math.log(2), rel=1e-5)
+
+
+def test_precomputed_reference_uses_the_policy_itself_and_leaves_it_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = TextPolicy().train()
+    before = {name: p.detach().clone() for name, p in policy.state_dict().items()}
+    copied: list[object] = []
+    original = copy.deepcopy
+
+    def recording_deepcopy(value: object, *args: object) -> object:
+        copied.append(value)
+        return original(value, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(copy, "deepcopy", recording_deepcopy)
+    reference = PrecomputedReference.compute(policy, batches_factory()(0), N_PAIRS)
+    # No second copy of the model: the memory the precomputed mode is chosen to save.
+    assert not any(isinstance(value, nn.Module) for value in copied)
+    assert policy.training and reference.forward_passes > 0
+    assert all(torch.equal(before[name], p) for name, p in policy.state_dict().items())
 
 
 def test_non_finite_loss_stops_the_cell_with_step_and_reason(tmp_path: Path) -> None:
