@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from synpo_bench.api.losses import Loss
-from synpo_bench.api.models import Batch, Policy, policy_logits
+from synpo_bench.api.models import Batch, Policy, evaluating, policy_logits
 from synpo_bench.api.stats import NonFiniteError, sequence_stats, split_pairs
 from synpo_bench.budgets import Budget
 from synpo_bench.costs import CostMeter, PeakMemory
@@ -64,13 +64,9 @@ class AdaptersOffReference:
         start = self.policy.frozen_start()
         if start is None:
             raise ValueError("adapters-off reference on a policy whose start is not its adapters disabled")
-        was_training = self.policy.training
-        self.policy.eval()  # as the live copy: no dropout in the reference
-        try:
-            with torch.inference_mode(), start:
-                return sequence_stats(policy_logits(self.policy, batch), batch["labels"]).logp_sum.clone()
-        finally:
-            self.policy.train(was_training)
+        # In eval mode as the live copy is: no dropout in the reference.
+        with evaluating(self.policy), torch.inference_mode(), start:
+            return sequence_stats(policy_logits(self.policy, batch), batch["labels"]).logp_sum.clone()
 
 
 class PrecomputedReference:
@@ -92,18 +88,12 @@ class PrecomputedReference:
         start = time.perf_counter()
         table = torch.full((n_pairs, 2), float("nan"))
         passes = 0
-        was_training = policy.training
-        policy.eval()
-        try:
-            with torch.no_grad():
-                for batch in batches:
-                    logits = policy_logits(policy, batch)
-                    sums = sequence_stats(logits, batch["labels"]).logp_sum.float().cpu()
-                    half = sums.shape[0] // 2
-                    table[batch["pair_index"].cpu()] = torch.stack([sums[:half], sums[half:]], dim=1)
-                    passes += 1
-        finally:
-            policy.train(was_training)
+        with evaluating(policy), torch.no_grad():
+            for batch in batches:
+                sums = sequence_stats(policy_logits(policy, batch), batch["labels"]).logp_sum.float().cpu()
+                half = sums.shape[0] // 2
+                table[batch["pair_index"].cpu()] = torch.stack([sums[:half], sums[half:]], dim=1)
+                passes += 1
         if torch.isnan(table).any():
             raise ValueError("precomputed reference: some pairs were never seen by the precompute pass")
         return cls(table, time.perf_counter() - start, passes)

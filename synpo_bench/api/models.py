@@ -7,8 +7,8 @@ tower and processor) implement it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -100,6 +100,17 @@ class Policy(Protocol):
     def eval(self) -> nn.Module: ...
 
     def train(self, mode: bool = True) -> nn.Module: ...
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """``model`` in eval mode (no dropout) for the block, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def policy_logits(model: Callable[..., Tensor], batch: Batch) -> Tensor:

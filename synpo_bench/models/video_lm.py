@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from synpo_bench.api.models import Batch, FrameInput
+from synpo_bench.api.models import Batch, FrameInput, evaluating
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.models.generation import Decoding, check_decoding, generate_batch
 from synpo_bench.models.lm import (
@@ -220,10 +220,8 @@ class VideoLM(nn.Module):
         check_decoding(
             None if frames is None else len(frames), len(prompts), do_sample, temperature, contrastive_alpha
         )
-        was_training = self.training
-        self.eval()
         captions: list[str] = []
-        try:
+        with evaluating(self):
             for start in range(0, len(prompts), batch_size):
                 captions += generate_batch(
                     self,
@@ -231,8 +229,6 @@ class VideoLM(nn.Module):
                     list(prompts[start : start + batch_size]),
                     Decoding(do_sample, temperature, top_k, max_new_tokens, contrastive_alpha, generator),
                 )
-        finally:
-            self.train(was_training)
         return captions
 
     # -------------------------------------------------------------------------------------- persistence

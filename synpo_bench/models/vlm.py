@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
 
 from synpo_bench.api.errors import UserError
-from synpo_bench.api.models import VISION_PREFIX, Batch, FrameInput
+from synpo_bench.api.models import VISION_PREFIX, Batch, FrameInput, evaluating
 from synpo_bench.api.stats import IGNORE_INDEX
 from synpo_bench.models.lm import ModelLoadError, peft_lora, require_id, unwrap_lora
 from synpo_bench.models.vlm_generation import generate_captions
@@ -191,9 +191,7 @@ class VisionLanguagePolicy(nn.Module):
         """Captions with the checkpoint's own ``generate()``: greedy, sampled, or visual-contrastive
         (``contrastive_alpha``; see vlm_generation.py)."""
         clips = None if frames is None else [np.asarray(clip) for clip in frames]
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             return generate_captions(
                 self,
                 clips,
@@ -206,8 +204,6 @@ class VisionLanguagePolicy(nn.Module):
                 generator=generator,
                 batch_size=batch_size,
             )
-        finally:
-            self.train(was_training)
 
     # -------------------------------------------------------------------------------------- persistence
 
