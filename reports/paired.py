@@ -150,16 +150,16 @@ def _aligned(values: Mapping[str, SeedValues], start: pd.Series | None) -> dict[
     if len(seed_sets) != 1:
         return None
     seeds = seed_sets.pop()
+    start = start if start is not None and len(start) else None
     every = [cell[seed] for cell in present.values() for seed in seeds]
-    if start is not None and len(start):
-        every.append(start)
+    every += [start] if start is not None else []
     items = every[0].index
     if not items.is_unique or not all(s.index.sort_values().equals(items.sort_values()) for s in every):
         return None
     aligned = {
         loss: [cell[seed].reindex(items).to_numpy(float) for seed in seeds] for loss, cell in present.items()
     }
-    if start is not None and len(start):
+    if start is not None:
         aligned[START] = [start.reindex(items).to_numpy(float)] * len(seeds)
     return aligned
 
